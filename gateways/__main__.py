@@ -1,0 +1,5 @@
+import sys
+
+from gateways.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""``gateways serve | worker | plugins``: parse, settle settings, hand over to the runner.
+
+Exit status: 0 after a clean stop, 1 when a running server fails, 2 for a usage or
+settings error (unknown plugin, bad value), with a message naming the culprit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gateways import __version__
+from gateways.config import ConfigError, Settings, add_arguments, resolve
+from gateways.plugins import PluginHost, UnknownPlugin, get_plugin_host
+from gateways.routing import Routing, load_routing
+
+USAGE_ERROR = 2
+
+
+def build_parser(plugins: PluginHost) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateways",
+        description="Interface servers, channel layers and workers for many protocols.",
+    )
+    parser.add_argument("--version", action="version", version=f"gateways {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run interface servers (and embedded workers)")
+    serve.add_argument("app", nargs="?", metavar="APP", help="routing, as module:attribute")
+    worker = commands.add_parser("worker", help="run consumers from the channel layer")
+    worker.add_argument("app", metavar="APP", help="routing, as module:attribute")
+    for name, sub in (("serve", serve), ("worker", worker)):
+        sub.add_argument("--config", metavar="FILE", help="TOML settings file")
+        add_arguments(sub, plugins.options(name))
+
+    listing = commands.add_parser("plugins", help="list installed plugins")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _preload_plugins(plugins: PluginHost, argv: Sequence[str]) -> None:
+    """Register module-path plugins named on the command line, so their flags parse."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    for name in known.plugin:
+        plugins.require(name)
+
+
+def settle(plugins: PluginHost, command: str, args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "app", "config")}
+    settings = resolve(plugins.options(command), given, os.environ, args.config)
+    for name in settings.get("plugin") or ():
+        plugins.require(name)
+    plugins.hook.gateways_configure(settings=settings)
+    return settings
+
+
+def app_spec(args: argparse.Namespace, settings: Settings) -> str | None:
+    spec = args.app or os.environ.get("GATEWAYS_APP") or settings.file.get("app")
+    if spec is not None and not isinstance(spec, str):
+        raise ConfigError(f"app: expected module:attribute, got {spec!r}")
+    return spec
+
+
+def load_app(spec: str | None) -> Routing | None:
+    if spec is None:
+        return None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return load_routing(spec)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise ConfigError(f"APP {spec}: {exc}") from None
+
+
+def check_interfaces(plugins: PluginHost, names: list[str]) -> None:
+    interfaces = [n for n in plugins.names() if plugins.implements(n, "gateways_interfaces")]
+    if not names:
+        raise ConfigError(f"serve needs at least one --plugin (interface plugins installed: "
+                          f"{', '.join(interfaces) or 'none'})")
+    for name in names:
+        if not plugins.implements(name, "gateways_interfaces"):
+            raise ConfigError(f"--plugin {name}: that plugin runs no interface "
+                              f"(interface plugins: {', '.join(interfaces) or 'none'})")
+
+
+def print_plugins(plugins: PluginHost, as_json: bool) -> None:
+    records = plugins.describe()
+    if as_json:
+        print(json.dumps(records, indent=2, default=str))
+        return
+    for record in records:
+        kind = "interface" if record["interface"] else "extension"
+        print(f"{record['name']} {record['version']} ({kind})")
+        for key in ("produces", "consumes", "layer_schemes"):
+            if record[key]:
+                print(f"  {key.replace('_', ' ')}: {', '.join(record[key])}")
+        for option in record["options"]:
+            print(f"  {option['flag']:<24} {option['help']}")
+
+
+def configure_logging(level: str) -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ConfigError(f"--log-level: expected debug, info, warning or error, got {level!r}")
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(argv: Sequence[str]) -> int:
+    if argv[:1] == ["serve"]:
+        # Before any plugin loads, so nothing can install another reactor first.
+        from gateways.reactor import install_asyncio_reactor
+
+        install_asyncio_reactor()
+    plugins = get_plugin_host()
+    _preload_plugins(plugins, argv)
+    args = build_parser(plugins).parse_args(argv)
+    if args.command == "plugins":
+        print_plugins(plugins, args.json)
+        return 0
+    settings = settle(plugins, args.command, args)
+    configure_logging(settings["log_level"])
+    routing = load_app(app_spec(args, settings))
+    from gateways import runner
+
+    if args.command == "serve":
+        check_interfaces(plugins, settings["plugin"])
+        return runner.serve(settings, plugins, routing)
+    assert routing is not None  # argparse requires APP for worker
+    return runner.work(settings, plugins, routing)
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    try:
+        return run(list(sys.argv[1:] if argv is None else argv))
+    except (ConfigError, UnknownPlugin) as exc:
+        print(f"gateways: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR

@@ -1,0 +1,98 @@
+"""The interface host: runs the chosen interface plugins (and, on a process-local layer,
+embedded workers) on one event loop, and drains them all on SIGTERM.
+
+This is the one place where the contract between protocol plugins and the rest is
+kept: a plugin gets the host, reads its settings and layer, and returns
+:class:`Interface` objects for the host to start and drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol, runtime_checkable
+
+from gateways.config import Settings
+from gateways.layers.base import BaseChannelLayer
+from gateways.plugins import PluginHost, gather_results
+from gateways.routing import Routing
+from gateways.worker import Worker
+
+log = logging.getLogger("gateways.host")
+
+
+@runtime_checkable
+class Interface(Protocol):
+    """One listening thing a plugin runs: an HTTP port, an SMTP server, an IRC client."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Begin listening or connecting; return once ready (errors abort ``serve``)."""
+
+    async def drain(self, grace: float) -> None:
+        """Stop accepting; finish or close what is open within ``grace`` seconds."""
+
+
+class InterfaceHost:
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: PluginHost,
+        layer: BaseChannelLayer,
+        routing: Routing | None,
+        selected: list[str],
+        workers: int,
+    ) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.layer = layer
+        self.routing = routing
+        self.selected = selected
+        self.interfaces: list[Interface] = []
+        self.workers = [self._worker(i) for i in range(workers)]
+        self._stop = asyncio.Event()
+
+    @property
+    def hook(self) -> Any:
+        """All plugin hooks, including those plugins add (``host.hook.gateways_http_upgrade``)."""
+        return self.plugins.hook
+
+    def _worker(self, index: int) -> Worker:
+        if self.routing is None:
+            raise ValueError("embedded workers need an APP (module:attribute) to route to")
+        return Worker(
+            self.layer, self.routing, self.plugins,
+            only_channels=self.settings.get("only_channels") or (),
+            exclude_channels=self.settings.get("exclude_channels") or (),
+            concurrency=self.settings.get("concurrency") or 64,
+            name=f"worker-{index + 1}",
+        )
+
+    def stop(self) -> None:
+        """Begin a graceful stop (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        grace = float(self.settings.get("grace") or 30.0)
+        for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
+            self.interfaces.extend(built or ())
+        for interface in self.interfaces:
+            await interface.start()
+        worker_tasks = [asyncio.create_task(w.run(grace), name=w.name) for w in self.workers]
+        await gather_results(self.hook.gateways_host_started(host=self))
+        log.info("gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces")
+        stopper = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([stopper, *worker_tasks], return_when=asyncio.FIRST_COMPLETED)
+        crashed = [t for t in done if t is not stopper]
+        log.info("gateways stopping (grace %.0fs)", grace)
+        await gather_results(self.hook.gateways_host_stopping(host=self, grace=grace))
+        await asyncio.gather(*(i.drain(grace) for i in self.interfaces))
+        for worker in self.workers:
+            worker.stop()
+        await asyncio.gather(*worker_tasks, return_exceptions=True)
+        stopper.cancel()
+        await self.layer.close()
+        for task in crashed:
+            task.result()  # re-raise why a worker ended on its own
+        log.info("gateways stopped")

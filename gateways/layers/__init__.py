@@ -1,0 +1,59 @@
+"""Channel layers: the only thing interface servers and workers share.
+
+``get_layer(url)`` finds the backend for the URL's scheme among the installed plugins
+(hook ``gateways_layer_backends``), so a third-party layer is used exactly like the
+built-in ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateways.layers.base import (
+    BaseChannelLayer,
+    validate_channel_name,
+    validate_group_name,
+)
+from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
+
+__all__ = [
+    "BaseChannelLayer",
+    "ChannelFull",
+    "LayerUnavailable",
+    "MessageTooLarge",
+    "get_layer",
+    "layer_backends",
+    "validate_channel_name",
+    "validate_group_name",
+]
+
+
+def layer_backends(plugins: Any = None) -> dict[str, Any]:
+    """Scheme -> factory for every installed layer backend."""
+    from gateways.plugins import get_plugin_host
+
+    host = plugins or get_plugin_host()
+    backends: dict[str, Any] = {}
+    for found in host.hook.gateways_layer_backends():
+        backends.update(found)
+    return backends
+
+
+def get_layer(url: str, plugins: Any = None, **options: Any) -> BaseChannelLayer:
+    """Build a channel layer from a URL such as ``memory://`` or ``redis://host:6379/0``.
+
+    Keyword options override the ones in the URL query (``expiry``, ``capacity``, ...).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(f"layer URL must look like SCHEME://..., got {url!r}")
+    scheme = url.split("://", 1)[0].lower()
+    backends = layer_backends(plugins)
+    try:
+        factory = backends[scheme]
+    except KeyError:
+        known = ", ".join(f"{s}://" for s in sorted(backends)) or "none"
+        raise ValueError(
+            f"no installed layer handles {scheme}:// (installed: {known})"
+        ) from None
+    layer: BaseChannelLayer = factory(url, **options)
+    return layer

@@ -1,0 +1,264 @@
+"""What every channel layer shares: name rules, the wire format, capacities and the
+demultiplexing of process-specific channels.
+
+A backend subclasses :class:`BaseChannelLayer` and implements the raw operations
+(``_send``, ``_receive`` and the group methods). Validation, msgpack encoding, the
+capacity lookup and the ``prefix!`` buffering live here once, so every layer behaves
+the same way in front of the conformance suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgpack
+
+from gateways.layers.errors import ChannelFull, MessageTooLarge
+
+__all__ = [
+    "BaseChannelLayer",
+    "ChannelFull",
+    "MessageTooLarge",
+    "durable_matcher",
+    "validate_channel_name",
+    "validate_group_name",
+]
+
+MAX_NAME_LENGTH = 100
+_CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+(![a-zA-Z\d\-_.]*)?$")
+_GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
+
+Message = dict[str, Any]
+
+
+def validate_channel_name(name: object, *, receive: bool = False) -> str:
+    """Return ``name`` if it is a valid channel name, else raise a clear error.
+
+    Only a receiver may name a bare ``prefix!`` (every channel of that process prefix).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"channel name must be a str, not {type(name).__name__}: {name!r}")
+    if len(name) >= MAX_NAME_LENGTH:
+        raise ValueError(f"channel name is {len(name)} characters; the limit is under 100")
+    if not _CHANNEL_NAME.match(name):
+        raise ValueError(
+            f"invalid channel name {name!r}: use ASCII letters, digits, '-', '_' and '.',"
+            " with at most one '!' for process-specific channels"
+        )
+    if name.endswith("!") and not receive:
+        raise ValueError(f"cannot send to {name!r}: a process-specific name needs a suffix")
+    return name
+
+
+def validate_group_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"group name must be a str, not {type(name).__name__}: {name!r}")
+    if len(name) >= MAX_NAME_LENGTH:
+        raise ValueError(f"group name is {len(name)} characters; the limit is under 100")
+    if not _GROUP_NAME.match(name):
+        raise ValueError(
+            f"invalid group name {name!r}: use ASCII letters, digits, '-', '_' and '.'"
+        )
+    return name
+
+
+def real_channel(name: str) -> str:
+    """The channel a backend actually stores ``name`` under: ``a.b!x`` lives in ``a.b!``."""
+    bang = name.find("!")
+    return name if bang < 0 else name[: bang + 1]
+
+
+class GlobTable:
+    """First-match lookup of per-channel values by shell-style glob, cached per name."""
+
+    def __init__(self, patterns: Mapping[str, Any] | None, default: Any) -> None:
+        self.default = default
+        self._patterns = [
+            (re.compile(fnmatch.translate(glob)), value) for glob, value in (patterns or {}).items()
+        ]
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, channel: str) -> Any:
+        try:
+            return self._cache[channel]
+        except KeyError:
+            pass
+        value = next((v for rx, v in self._patterns if rx.match(channel)), self.default)
+        if len(self._cache) < 10_000:
+            self._cache[channel] = value
+        return value
+
+
+def durable_matcher(globs: Iterable[str]) -> GlobTable:
+    return GlobTable(dict.fromkeys(globs, True), False)
+
+
+class BaseChannelLayer:
+    """Common front of every layer. See docs/layers.md for the contract."""
+
+    #: True when only this process can see the layer's messages (``memory://``): then
+    #: ``serve`` runs workers itself and ``gateways worker`` refuses to start.
+    process_local = False
+
+    def __init__(
+        self,
+        *,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: Mapping[str, int] | None = None,
+        max_message_size: int = 1024 * 1024,
+        durable_channels: Iterable[str] = ("email.*",),
+    ) -> None:
+        for setting, value in (("expiry", expiry), ("group_expiry", group_expiry)):
+            if not value > 0:
+                raise ValueError(f"layer setting {setting} must be positive, got {value!r}")
+        if not capacity > 0:
+            raise ValueError(f"layer setting capacity must be positive, got {capacity!r}")
+        self.expiry = float(expiry)
+        self.group_expiry = float(group_expiry)
+        self.capacity = int(capacity)
+        self.capacities = GlobTable(channel_capacity, self.capacity)
+        self.max_message_size = int(max_message_size)
+        self.durable = durable_matcher(durable_channels)
+        self.client_prefix = secrets.token_hex(6)
+        self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
+        self._specific_locks: dict[str, asyncio.Lock] = {}
+
+    # -- wire format -------------------------------------------------------------------
+
+    def serialize(self, message: Mapping[str, Any]) -> bytes:
+        if not isinstance(message, Mapping):
+            raise TypeError(f"a message must be a dict, not {type(message).__name__}")
+        try:
+            data: bytes = msgpack.packb(message, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(f"message cannot be sent: {exc} (allowed: dict, list, str, "
+                            "bytes, int, float, bool, None)") from None
+        if len(data) > self.max_message_size:
+            raise MessageTooLarge(
+                f"message is {len(data)} bytes; this layer's limit is {self.max_message_size}"
+            )
+        return data
+
+    @staticmethod
+    def deserialize(data: bytes) -> Message:
+        message: Message = msgpack.unpackb(data, raw=False)
+        return message
+
+    # -- public API --------------------------------------------------------------------
+
+    async def send(self, channel: str, message: Mapping[str, Any]) -> None:
+        validate_channel_name(channel)
+        await self._send(channel, self.serialize(message))
+
+    async def receive(
+        self, channels: Iterable[str], timeout: float | None = None
+    ) -> tuple[str, Message] | tuple[None, None]:
+        """Wait for the next message on any of ``channels``; ``(None, None)`` on timeout.
+
+        A name ending in ``!`` receives every channel of that process prefix; a full
+        ``prefix!suffix`` name receives just that one, buffering its siblings.
+        """
+        if isinstance(channels, str):
+            raise TypeError("receive() takes a list of channel names, not one str")
+        names = [validate_channel_name(c, receive=True) for c in channels]
+        if not names:
+            raise ValueError("receive() needs at least one channel")
+        specific = [n for n in names if "!" in n and not n.endswith("!")]
+        if not specific:
+            return await self._receive_decoded(names, timeout)
+        if len(names) > 1:
+            raise ValueError("a full process-specific channel must be received on its own")
+        return await self._receive_specific(specific[0], timeout)
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A fresh process-specific name that only this layer object receives."""
+        name = f"{prefix}.{self.client_prefix}!{secrets.token_hex(8)}"
+        return validate_channel_name(name)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await self._group_add(validate_group_name(group), validate_channel_name(channel))
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await self._group_discard(validate_group_name(group), validate_channel_name(channel))
+
+    async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
+        await self._group_send(validate_group_name(group), self.serialize(message))
+
+    async def ack(self, channel: str, message: Message) -> None:
+        """Confirm a durable message was handled; layers without durability ignore it."""
+
+    async def flush(self) -> None:
+        self._specific.clear()
+        await self._flush()
+
+    async def close(self) -> None:
+        await self._close()
+
+    # -- process-specific buffering ------------------------------------------------------
+
+    async def _receive_decoded(
+        self, names: list[str], timeout: float | None
+    ) -> tuple[str, Message] | tuple[None, None]:
+        channel, data = await self._receive(names, timeout)
+        if channel is None or data is None:
+            return None, None
+        return channel, self.deserialize(data)
+
+    async def _receive_specific(
+        self, name: str, timeout: float | None
+    ) -> tuple[str, Message] | tuple[None, None]:
+        queue = self._specific.setdefault(name, asyncio.Queue())
+        if not queue.empty():
+            return queue.get_nowait()
+        prefix = real_channel(name)
+        lock = self._specific_locks.setdefault(prefix, asyncio.Lock())
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            async with lock:
+                if not queue.empty():
+                    return queue.get_nowait()
+                channel, message = await self._receive_decoded([prefix], remaining)
+            if channel is None or message is None:
+                if queue.empty():
+                    self._specific.pop(name, None)
+                    return None, None
+            elif channel == name:
+                return channel, message
+            else:
+                self._specific.setdefault(channel, asyncio.Queue()).put_nowait((channel, message))
+            if not queue.empty():
+                return queue.get_nowait()
+
+    # -- backend operations --------------------------------------------------------------
+
+    async def _send(self, channel: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def _receive(
+        self, channels: list[str], timeout: float | None
+    ) -> tuple[str, bytes] | tuple[None, None]:
+        raise NotImplementedError
+
+    async def _group_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    async def _group_discard(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    async def _group_send(self, group: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def _flush(self) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        return None

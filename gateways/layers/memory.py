@@ -1,0 +1,153 @@
+"""``memory://``: the in-process layer behind the embedded default.
+
+Messages are still msgpack-encoded, so code that works here behaves the same on Redis
+(no shared mutable dicts, the same errors for unsendable values and sizes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateways.hookspecs import hookimpl
+from gateways.layers.base import BaseChannelLayer, real_channel
+from gateways.layers.errors import ChannelFull
+from gateways.layers.url import layer_options_from_query
+
+_Entry = tuple[float, str, bytes]  # (expires at, full channel name, data)
+
+
+class InMemoryChannelLayer(BaseChannelLayer):
+    """A layer for one process and one event loop."""
+
+    process_local = True
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._queues: dict[str, deque[_Entry]] = {}
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._groups: dict[str, dict[str, float]] = {}
+
+    async def _send(self, channel: str, data: bytes) -> None:
+        self._put(channel, data, time.monotonic())
+
+    def _put(self, channel: str, data: bytes, now: float) -> None:
+        key = real_channel(channel)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+        else:
+            self._prune(queue, now)
+        if len(queue) >= self.capacities[channel]:
+            raise ChannelFull(f"channel {channel!r} is full ({len(queue)} messages)")
+        queue.append((now + self.expiry, channel, data))
+        self._wake(key)
+
+    async def _receive(
+        self, channels: list[str], timeout: float | None
+    ) -> tuple[str, bytes] | tuple[None, None]:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            ready = self._pop(channels)
+            if ready is not None:
+                return ready
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return None, None
+            await self._wait(channels, remaining)
+
+    async def _wait(self, channels: list[str], timeout: float | None) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for channel in channels:
+            self._waiters.setdefault(channel, deque()).append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            # A wake-up meant for us must not be lost with us.
+            if waiter.done() and not waiter.cancelled():
+                for channel in channels:
+                    self._wake(channel)
+            raise
+        finally:
+            for channel in channels:
+                waiters = self._waiters.get(channel)
+                if waiters is not None:
+                    try:
+                        waiters.remove(waiter)
+                    except ValueError:
+                        pass
+                    if not waiters:
+                        del self._waiters[channel]
+
+    def _wake(self, channel: str) -> None:
+        waiters = self._waiters.get(channel)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _pop(self, channels: list[str]) -> tuple[str, bytes] | None:
+        now = time.monotonic()
+        start = random.randrange(len(channels)) if len(channels) > 1 else 0
+        for i in range(len(channels)):
+            queue = self._queues.get(channels[(start + i) % len(channels)])
+            if queue:
+                self._prune(queue, now)
+                if queue:
+                    _, name, data = queue.popleft()
+                    return name, data
+        return None
+
+    @staticmethod
+    def _prune(queue: deque[_Entry], now: float) -> None:
+        while queue and queue[0][0] <= now:
+            queue.popleft()
+
+    async def _group_add(self, group: str, channel: str) -> None:
+        self._groups.setdefault(group, {})[channel] = time.monotonic() + self.group_expiry
+
+    async def _group_discard(self, group: str, channel: str) -> None:
+        members = self._groups.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self._groups[group]
+
+    async def _group_send(self, group: str, data: bytes) -> None:
+        members = self._groups.get(group)
+        if not members:
+            return
+        now = time.monotonic()
+        for channel, expires in list(members.items()):
+            if expires <= now:
+                del members[channel]
+                continue
+            try:
+                self._put(channel, data, now)
+            except ChannelFull:
+                pass  # group delivery is best effort: one full member does not stop the rest
+
+    async def _flush(self) -> None:
+        self._queues.clear()
+        self._groups.clear()
+
+
+def from_url(url: str, **options: Any) -> InMemoryChannelLayer:
+    parts = urlsplit(url)
+    if parts.netloc or parts.path not in ("", "/"):
+        raise ValueError(f"memory:// takes no host or path, got {url!r}")
+    return InMemoryChannelLayer(**{**layer_options_from_query(parts.query), **options})
+
+
+@hookimpl
+def gateways_layer_backends() -> dict[str, Any]:
+    return {"memory": from_url}

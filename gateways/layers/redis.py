@@ -1,0 +1,1 @@
+"""``redis://`` and ``rediss://`` layers (being built; see issue 5)."""

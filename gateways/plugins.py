@@ -1,0 +1,158 @@
+"""Finding, loading and describing plugins.
+
+Every plugin, bundled or third-party, is an entry point in the group ``gateways``; the
+entry-point name is the plugin's name (``--plugin http``). A dotted module path works
+too (``--plugin myproject.gateway_plugin``), for plugins under development.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, Literal
+
+import pluggy
+
+from gateways import hookspecs
+from gateways.config import Option
+
+CORE = "gateways.core"
+
+
+class UnknownPlugin(LookupError):
+    def __init__(self, name: str, installed: Iterable[str]) -> None:
+        self.name = name
+        self.installed = sorted(installed)
+        listing = ", ".join(self.installed) or "none"
+        super().__init__(f"unknown plugin {name!r}; installed plugins: {listing}")
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel a plugin produces (puts messages on) or consumes (reads from)."""
+
+    name: str
+    role: Literal["produces", "consumes"]
+    message: Any = None  # a TypedDict class describing the message
+    description: str = ""
+
+
+class PluginHost:
+    """The pluggy manager plus what ``gateways`` needs to know about each plugin."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.versions: dict[str, str] = {}
+        from gateways import core_options
+
+        self.pm.register(core_options, name=CORE)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def load_installed(self) -> PluginHost:
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if self.pm.has_plugin(ep.name):
+                continue
+            self.pm.register(ep.load(), name=ep.name)
+            self.versions[ep.name] = ep.dist.version if ep.dist else "unknown"
+        self.pm.hook.gateways_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
+        return self
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        self.pm.register(plugin, name=name)
+
+    def require(self, name: str) -> object:
+        """The plugin called ``name``, importing a dotted module path on first use."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            return plugin
+        if "." in name:
+            try:
+                module: ModuleType = importlib.import_module(name)
+            except ImportError:
+                pass
+            else:
+                self.pm.register(module, name=name)
+                return module
+        raise UnknownPlugin(name, self.names())
+
+    def names(self) -> list[str]:
+        return sorted(n for n, _ in self.pm.list_name_plugin() if n and n != CORE)
+
+    def implements(self, name: str, hook: str) -> bool:
+        plugin = self.pm.get_plugin(name)
+        return any(impl.plugin is plugin for impl in getattr(self.hook, hook).get_hookimpls())
+
+    def options(self, command: str | None = None) -> list[Option]:
+        """Every declared option, tagged with the plugin that declared it."""
+        found: list[Option] = []
+        for name, result in self._per_plugin("gateways_options"):
+            for option in result:
+                tagged = Option(**{**option.__dict__, "plugin": "" if name == CORE else name})
+                if command is None or command in tagged.commands:
+                    found.append(tagged)
+        return found
+
+    def channels(self) -> dict[str, list[ChannelSpec]]:
+        return {name: list(result) for name, result in self._per_plugin("gateways_channels")}
+
+    def only(self, names: Iterable[str], hook: str) -> Any:
+        """A caller of ``hook`` that reaches the named plugins alone."""
+        keep = {self.pm.get_plugin(n) for n in names}
+        others = [p for _, p in self.pm.list_name_plugin() if p not in keep]
+        return self.pm.subset_hook_caller(hook, remove_plugins=others)
+
+    def _per_plugin(self, hook: str) -> list[tuple[str, Sequence[Any]]]:
+        results = []
+        for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
+            results.append((self.pm.get_name(impl.plugin) or "?", impl.function() or ()))
+        return results
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What ``gateways plugins`` prints, one record per installed plugin."""
+        by_plugin_channels = self.channels()
+        options = self.options()
+        records = []
+        for name in self.names():
+            specs = by_plugin_channels.get(name, [])
+            schemes = []
+            if self.implements(name, "gateways_layer_backends"):
+                schemes = sorted(self.pm.get_plugin(name).gateways_layer_backends())
+            records.append({
+                "name": name,
+                "version": self.versions.get(name, "unknown"),
+                "interface": self.implements(name, "gateways_interfaces"),
+                "layer_schemes": [f"{s}://" for s in schemes],
+                "produces": [s.name for s in specs if s.role == "produces"],
+                "consumes": [s.name for s in specs if s.role == "consumes"],
+                "options": [
+                    {"flag": o.flag, "env": o.env, "default": o.default, "help": o.help}
+                    for o in options if o.plugin == name
+                ],
+                "hooks": sorted(
+                    h.name for h in self.pm.get_hookcallers(self.pm.get_plugin(name)) or ()
+                ),
+            })
+        return records
+
+
+async def gather_results(results: Iterable[Any]) -> list[Any]:
+    """Await the awaitables among hook results (hooks may be sync or async)."""
+    done = []
+    for result in results:
+        done.append(await result if inspect.isawaitable(result) else result)
+    return done
+
+
+@cache
+def get_plugin_host() -> PluginHost:
+    """The process-wide host with every installed plugin loaded."""
+    return PluginHost().load_installed()

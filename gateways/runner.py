@@ -1,0 +1,113 @@
+"""Process entry points behind ``gateways serve`` and ``gateways worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from gateways.config import ConfigError, Settings
+from gateways.layers import get_layer
+from gateways.layers.base import BaseChannelLayer
+from gateways.plugins import PluginHost
+from gateways.routing import Routing
+from gateways.worker import Worker
+
+log = logging.getLogger("gateways")
+
+
+def on_stop_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT begin a graceful stop; a second one is logged and ignored."""
+
+    def handler(signame: str) -> None:
+        log.info("received %s", signame)
+        stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, handler, sig.name)
+
+
+def build_layer(settings: Settings, plugins: PluginHost) -> BaseChannelLayer:
+    options: dict[str, Any] = dict(settings.table("layer"))
+    try:
+        return get_layer(settings["layer"], plugins, **options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--layer {settings['layer']}: {exc}") from None
+
+
+def embedded_workers(settings: Settings, layer: BaseChannelLayer, has_app: bool) -> int:
+    """Workers ``serve`` runs itself: by default one on a process-local layer, else none."""
+    workers = settings.get("workers")
+    if workers is None:
+        workers = 1 if layer.process_local else 0
+    if workers < 0:
+        raise ConfigError(f"--workers: must be 0 or more, got {workers}")
+    if layer.process_local and workers == 0:
+        raise ConfigError(f"--workers 0 with {settings['layer']}: no other process could "
+                          "ever handle its messages")
+    if workers and not has_app:
+        raise ConfigError("serve runs workers here, so it needs an APP (module:attribute)")
+    return workers
+
+
+def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> int:
+    """Run interfaces (and embedded workers) on Twisted's asyncio reactor until stopped."""
+    from gateways.reactor import install_asyncio_reactor
+
+    loop = install_asyncio_reactor()
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.internet.error import CannotListenError
+
+    from gateways.host import InterfaceHost
+
+    layer = build_layer(settings, plugins)
+    workers = embedded_workers(settings, layer, routing is not None)
+    host = InterfaceHost(settings, plugins, layer, routing, settings["plugin"], workers)
+    outcome: list[int] = []
+
+    def failed(failure: Any) -> None:
+        if failure.check(ConfigError, CannotListenError):
+            log.error("serve failed: %s", failure.getErrorMessage())
+        else:
+            log.error("serve failed:\n%s", failure.getTraceback())
+        outcome.append(1)
+
+    def start() -> None:
+        on_stop_signals(loop, host.stop)
+        done = Deferred.fromFuture(asyncio.ensure_future(host.run()))
+        done.addErrback(failed)
+        done.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    return outcome[0] if outcome else 0
+
+
+def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
+    """Run one worker process (no reactor, no listeners) until SIGTERM."""
+    layer = build_layer(settings, plugins)
+    if layer.process_local:
+        raise ConfigError(
+            f"gateways worker cannot use {settings['layer']}: that layer lives inside one "
+            "process, so a separate worker would never see its messages. Use "
+            "`gateways serve` (which runs workers in-process) or a shared layer such as "
+            "--layer redis://localhost:6379/0"
+        )
+    worker = Worker(
+        layer, routing, plugins,
+        only_channels=settings["only_channels"], exclude_channels=settings["exclude_channels"],
+        concurrency=settings["concurrency"],
+    )
+
+    async def main() -> None:
+        on_stop_signals(asyncio.get_running_loop(), worker.stop)
+        try:
+            await worker.run(settings["grace"])
+        finally:
+            await layer.close()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,186 @@
+"""The worker runtime: receive from the layer, route, run consumers.
+
+A worker holds no connections, so it can be stopped and started at will: on SIGTERM it
+stops receiving, lets the consumers in flight finish (up to ``grace`` seconds) and
+returns. Messages that share a ``reply_channel`` (one WebSocket, one IRC network) run
+one after another, in the order received; everything else runs concurrently up to
+``concurrency``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatchcase
+from typing import Any
+
+from gateways.layers.base import BaseChannelLayer
+from gateways.message import Message, SyncMessage
+from gateways.plugins import PluginHost, gather_results
+from gateways.routing import Consumer, Routing
+
+log = logging.getLogger("gateways.worker")
+
+#: How long one receive waits before the loop checks whether it should stop.
+POLL_SECONDS = 1.0
+#: Longest pause between attempts while the layer is unreachable.
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def select_channels(
+    channels: Iterable[str], only: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> list[str]:
+    """Apply ``--only-channels`` first, then ``--exclude-channels`` (shell globs)."""
+    only, exclude = list(only), list(exclude)
+    chosen = [c for c in channels if not only or any(fnmatchcase(c, g) for g in only)]
+    return sorted(c for c in chosen if not any(fnmatchcase(c, g) for g in exclude))
+
+
+def is_async_consumer(consumer: Consumer) -> bool:
+    call = getattr(consumer, "__call__", None)  # noqa: B004 - callable objects too
+    return inspect.iscoroutinefunction(consumer) or inspect.iscoroutinefunction(call)
+
+
+class Worker:
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        routing: Routing,
+        plugins: PluginHost,
+        *,
+        only_channels: Iterable[str] = (),
+        exclude_channels: Iterable[str] = (),
+        concurrency: int = 64,
+        name: str = "worker",
+    ) -> None:
+        self.layer = layer
+        self.routing = routing
+        self.plugins = plugins
+        self.name = name
+        self.channels = select_channels(routing.channels, only_channels, exclude_channels)
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._unrouted_seen: set[str] = set()
+        self._async: dict[Any, bool] = {}
+        self._threads = ThreadPoolExecutor(min(concurrency, 32), thread_name_prefix=name)
+
+    async def run(self, grace: float = 30.0) -> None:
+        """Handle messages until :meth:`stop`, then finish what is in flight."""
+        if not self.channels:
+            raise ValueError(
+                f"{self.name}: no channel left to receive on (routes consume "
+                f"{sorted(self.routing.channels)}; check --only-channels/--exclude-channels)"
+            )
+        log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
+        try:
+            await self._receive_loop()
+        finally:
+            await self._drain(grace)
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        log.info("%s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def _receive_loop(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            try:
+                channel, content = await self.layer.receive(self.channels, timeout=POLL_SECONDS)
+            except (ConnectionError, OSError) as exc:
+                self._slots.release()
+                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
+                log.warning("%s: layer unreachable (%s); retrying in %.1fs", self.name, exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                continue
+            backoff = 0.0
+            if channel is None or content is None:
+                self._slots.release()
+                continue
+            self._start(channel, content)
+
+    def _start(self, channel: str, content: dict[str, Any]) -> None:
+        key = content.get("reply_channel") if isinstance(content.get("reply_channel"), str) else None
+        before = self._tails.get(key) if key else None
+        task = asyncio.get_running_loop().create_task(self._handle(channel, content, before))
+        self._tasks.add(task)
+        if key:
+            self._tails[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if key and self._tails.get(key) is task:
+            del self._tails[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: message handling crashed", self.name, exc_info=task.exception())
+
+    async def _drain(self, grace: float) -> None:
+        if not self._tasks:
+            return
+        log.info("%s: finishing %d message(s) in flight", self.name, len(self._tasks))
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%s: cancelled %d consumer(s) still running after %.0fs",
+                        self.name, len(late), grace)
+            await asyncio.wait(late)
+
+    async def _handle(
+        self, channel: str, content: dict[str, Any], before: asyncio.Task[None] | None
+    ) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        message = Message(channel, content, self.layer)
+        try:
+            found = self.routing.match(channel, content)
+            if found is None:
+                await self._unrouted(message)
+            else:
+                await self._run_consumer(found[0], message, found[1])
+        except Exception as exc:
+            log.exception("consumer failed on %s (%r)", channel, message)
+            await self._call_hook("gateways_consumer_failed", message=message, error=exc)
+        # Not reached when cancelled: an unfinished durable message is delivered again.
+        if self.layer.durable[channel]:
+            await self.layer.ack(channel, content)
+
+    async def _run_consumer(self, consumer: Consumer, message: Message, kwargs: dict[str, str]) -> None:
+        is_async = self._async.get(consumer)
+        if is_async is None:
+            is_async = self._async[consumer] = is_async_consumer(consumer)
+        if is_async:
+            await consumer(message, **kwargs)
+            return
+        loop = asyncio.get_running_loop()
+        call = functools.partial(consumer, SyncMessage(message, loop), **kwargs)
+        await loop.run_in_executor(self._threads, call)
+
+    async def _unrouted(self, message: Message) -> None:
+        if message.channel not in self._unrouted_seen:
+            self._unrouted_seen.add(message.channel)
+            log.warning("no route matches a message on %s (%r); further ones on this channel "
+                        "are not logged", message.channel, message)
+        await self._call_hook("gateways_unrouted", message=message)
+
+    async def _call_hook(self, name: str, **kwargs: Any) -> None:
+        try:
+            await gather_results(getattr(self.plugins.hook, name)(**kwargs))
+        except Exception:
+            log.exception("plugin hook %s failed", name)

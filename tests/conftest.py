@@ -1,0 +1,10 @@
+"""Shared fixtures. Real peers live in tests/fixtures/ (one module per server kind)."""
+
+pytest_plugins = [
+    "tests.fixtures.layers",
+    "tests.fixtures.processes",
+    "tests.fixtures.redis_server",
+    "tests.fixtures.ircd",
+    "tests.fixtures.smtp",
+    "tests.fixtures.http",
+]

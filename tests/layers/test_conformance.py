@@ -1,0 +1,223 @@
+"""The channel layer contract (design section 6). Every backend in LAYER_BACKENDS runs
+all of it; a new layer is done when this file passes against it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateways.layers import ChannelFull, MessageTooLarge
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_round_trip_keeps_types(layer):
+    message = {"text": "héllo", "bytes": b"\x00\xff", "n": 3, "f": 1.5, "none": None,
+               "flag": True, "list": [1, b"x", ["nested"]], "map": {"k": b"v"}}
+    await layer.send("test.types", message)
+    assert await layer.receive(["test.types"]) == ("test.types", message)
+
+
+async def test_receive_times_out_with_none_pair(layer):
+    assert await layer.receive(["test.empty"], timeout=0.05) == (None, None)
+
+
+async def test_order_is_kept_per_channel(layer):
+    for i in range(20):
+        await layer.send("test.order", {"i": i})
+    got = [(await layer.receive(["test.order"]))[1]["i"] for _ in range(20)]
+    assert got == list(range(20))
+
+
+async def test_receive_on_several_channels(layer):
+    await layer.send("test.b", {"from": "b"})
+    channel, message = await layer.receive(["test.a", "test.b"], timeout=1)
+    assert (channel, message) == ("test.b", {"from": "b"})
+
+
+async def test_waiting_receiver_wakes_on_send(layer):
+    waiting = asyncio.ensure_future(layer.receive(["test.wake"], timeout=10))
+    await asyncio.sleep(0)  # let the receive start waiting
+    await layer.send("test.wake", {"x": 1})
+    assert await asyncio.wait_for(waiting, 5) == ("test.wake", {"x": 1})
+
+
+async def test_each_message_reaches_one_receiver(layer):
+    receivers = [asyncio.ensure_future(layer.receive(["test.once"], timeout=2)) for _ in range(4)]
+    await asyncio.sleep(0)
+    for i in range(4):
+        await layer.send("test.once", {"i": i})
+    results = await asyncio.gather(*receivers)
+    assert sorted(m["i"] for _, m in results) == [0, 1, 2, 3]
+
+
+async def test_new_channel_is_process_specific(layer):
+    first, second = await layer.new_channel("http.response"), await layer.new_channel()
+    assert first.startswith("http.response.") and "!" in first
+    assert second.startswith("specific.") and first != second
+    await layer.send(first, {"to": "first"})
+    assert await layer.receive([first], timeout=1) == (first, {"to": "first"})
+
+
+async def test_prefix_receive_gets_every_suffix_with_its_full_name(layer):
+    one, two = await layer.new_channel("reply"), await layer.new_channel("reply")
+    assert one.split("!")[0] == two.split("!")[0]
+    prefix = one.split("!")[0] + "!"
+    await layer.send(one, {"n": 1})
+    await layer.send(two, {"n": 2})
+    assert await layer.receive([prefix], timeout=1) == (one, {"n": 1})
+    assert await layer.receive([prefix], timeout=1) == (two, {"n": 2})
+
+
+async def test_full_specific_receive_buffers_siblings(layer):
+    one, two = await layer.new_channel("reply"), await layer.new_channel("reply")
+    await layer.send(one, {"n": 1})
+    await layer.send(two, {"n": 2})
+    assert await layer.receive([two], timeout=1) == (two, {"n": 2})
+    assert await layer.receive([one], timeout=1) == (one, {"n": 1})
+
+
+@pytest.mark.parametrize("name", ["", "has space", "ünïcode", "a" * 100, "two!bangs!", "x/y"])
+async def test_bad_channel_names_are_refused(layer, name):
+    with pytest.raises(ValueError, match="channel name"):
+        await layer.send(name, {})
+    with pytest.raises(ValueError, match="channel name"):
+        await layer.receive([name], timeout=0)
+
+
+async def test_non_str_names_are_type_errors(layer):
+    with pytest.raises(TypeError):
+        await layer.send(b"bytes.name", {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await layer.group_add(123, "test.x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="list of channel names"):
+        await layer.receive("test.single")  # type: ignore[arg-type]
+
+
+async def test_sending_to_a_bare_prefix_is_refused(layer):
+    with pytest.raises(ValueError, match="needs a suffix"):
+        await layer.send("reply.abc!", {})
+
+
+@pytest.mark.parametrize("group", ["bad group", "g!x", "g" * 100])
+async def test_bad_group_names_are_refused(layer, group):
+    with pytest.raises(ValueError, match="group name"):
+        await layer.group_add(group, "test.x")
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}, {"nested": object()}])
+async def test_unsendable_values_are_type_errors(layer, value):
+    with pytest.raises(TypeError, match="cannot be sent"):
+        await layer.send("test.bad", {"value": value})
+
+
+async def test_message_must_be_a_dict(layer):
+    with pytest.raises(TypeError, match="must be a dict"):
+        await layer.send("test.bad", ["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+async def test_capacity_raises_channel_full_and_loses_nothing_kept(make_layer):
+    layer = make_layer(capacity=3)
+    for i in range(3):
+        await layer.send("test.cap", {"i": i})
+    with pytest.raises(ChannelFull):
+        await layer.send("test.cap", {"i": 3})
+    assert [(await layer.receive(["test.cap"]))[1]["i"] for _ in range(3)] == [0, 1, 2]
+    await layer.send("test.cap", {"i": 4})  # room again
+
+
+async def test_per_channel_capacity_by_glob(make_layer):
+    layer = make_layer(capacity=2, channel_capacity={"big.*": 5})
+    for i in range(5):
+        await layer.send("big.one", {"i": i})
+    with pytest.raises(ChannelFull):
+        await layer.send("big.one", {})
+    await layer.send("small", {})
+    await layer.send("small", {})
+    with pytest.raises(ChannelFull):
+        await layer.send("small", {})
+
+
+async def test_messages_expire(make_layer):
+    layer = make_layer(expiry=0.2)
+    await layer.send("test.expire", {"old": True})
+    await asyncio.sleep(0.4)  # the expiry itself is what is under test
+    await layer.send("test.expire", {"old": False})
+    assert await layer.receive(["test.expire"], timeout=1) == ("test.expire", {"old": False})
+    assert await layer.receive(["test.expire"], timeout=0.05) == (None, None)
+
+
+async def test_expired_messages_free_capacity(make_layer):
+    layer = make_layer(expiry=0.2, capacity=1)
+    await layer.send("test.free", {})
+    await asyncio.sleep(0.4)
+    await layer.send("test.free", {})  # does not raise ChannelFull
+
+
+async def test_oversized_message_raises(make_layer):
+    layer = make_layer(max_message_size=1000)
+    with pytest.raises(MessageTooLarge):
+        await layer.send("test.big", {"body": b"x" * 2000})
+    await layer.send("test.big", {"body": b"x" * 500})
+
+
+async def test_group_send_reaches_every_member(layer):
+    members = [await layer.new_channel("member") for _ in range(3)] + ["test.plain"]
+    for channel in members:
+        await layer.group_add("room", channel)
+    await layer.group_send("room", {"text": "hi"})
+    for channel in members:
+        assert await layer.receive([channel], timeout=1) == (channel, {"text": "hi"})
+
+
+async def test_group_discard_and_unknown_groups(layer):
+    await layer.group_add("room", "test.a")
+    await layer.group_add("room", "test.b")
+    await layer.group_discard("room", "test.a")
+    await layer.group_discard("nobody", "test.a")
+    await layer.group_send("empty-group", {"x": 1})
+    await layer.group_send("room", {"x": 2})
+    assert await layer.receive(["test.b"], timeout=1) == ("test.b", {"x": 2})
+    assert await layer.receive(["test.a"], timeout=0.05) == (None, None)
+
+
+async def test_group_add_twice_delivers_once(layer):
+    await layer.group_add("room", "test.twice")
+    await layer.group_add("room", "test.twice")
+    await layer.group_send("room", {"x": 1})
+    assert await layer.receive(["test.twice"], timeout=1) == ("test.twice", {"x": 1})
+    assert await layer.receive(["test.twice"], timeout=0.05) == (None, None)
+
+
+async def test_group_send_skips_full_members(make_layer):
+    layer = make_layer(capacity=1)
+    await layer.group_add("room", "test.full")
+    await layer.group_add("room", "test.ok")
+    await layer.send("test.full", {"first": True})
+    await layer.group_send("room", {"x": 1})  # no ChannelFull: best effort per member
+    assert await layer.receive(["test.ok"], timeout=1) == ("test.ok", {"x": 1})
+    assert await layer.receive(["test.full"], timeout=1) == ("test.full", {"first": True})
+
+
+async def test_group_memberships_expire(make_layer):
+    layer = make_layer(group_expiry=0.2)
+    await layer.group_add("room", "test.member")
+    await asyncio.sleep(0.4)  # the expiry itself is what is under test
+    await layer.group_send("room", {"x": 1})
+    assert await layer.receive(["test.member"], timeout=0.05) == (None, None)
+
+
+async def test_flush_empties_channels_and_groups(layer):
+    await layer.send("test.flush", {})
+    await layer.group_add("room", "test.flush")
+    await layer.flush()
+    await layer.group_send("room", {})
+    assert await layer.receive(["test.flush"], timeout=0.05) == (None, None)
+
+
+async def test_settings_are_checked(make_layer):
+    with pytest.raises(ValueError, match="capacity"):
+        make_layer(capacity=0)
+    with pytest.raises(ValueError, match="expiry"):
+        make_layer(expiry=-1)
