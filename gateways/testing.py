@@ -103,12 +103,16 @@ class GatewaysProcess:
         """Send ``sig`` and wait for the exit status (killing the process past ``timeout``)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.wait(timeout, f"of {sig}")
+
+    def wait(self, timeout: float = 30.0, after: str = "") -> int:
+        """The exit status, once the process ends by itself (killed past ``timeout``)."""
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"did not exit within {timeout}s of {sig}:\n{self.output}") from None
+            raise AssertionError(f"did not exit within {timeout}s {after}:\n{self.output}") from None
         self._reader.join(5)
         return code
 
