@@ -149,16 +149,21 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _file_value(option: Option, document: Mapping[str, Any]) -> tuple[bool, Any, str]:
-    """Find an option in the file: ``http_port``, ``http-port`` or ``[http] port``."""
-    for key in (option.name, option.name.replace("_", "-")):
-        if key in document:
-            return True, document[key], f"config file: {key}"
+    """Find an option in the file: ``http_port``, ``http-port``, or ``port`` in the table
+    ``[http]`` (named by the option's first word, or by the plugin that declared it)."""
+    places: list[tuple[Mapping[str, Any], str, str]] = [(document, "", option.name)]
     section, _, rest = option.name.partition("_")
-    table = document.get(section)
-    if rest and isinstance(table, Mapping):
-        for key in (rest, rest.replace("_", "-")):
+    if rest:
+        places.append((document.get(section, {}), section, rest))
+    if option.plugin and option.plugin != section:
+        places.append((document.get(option.plugin, {}), option.plugin, option.name))
+    for table, title, name in places:
+        if not isinstance(table, Mapping):
+            continue
+        for key in (name, name.replace("_", "-")):
             if key in table:
-                return True, table[key], f"config file: [{section}] {key}"
+                where = f"[{title}] {key}" if title else key
+                return True, table[key], f"config file: {where}"
     return False, None, ""
 
 
