@@ -82,12 +82,16 @@ def load_app(spec: str | None) -> Routing | None:
 def check_interfaces(plugins: PluginHost, names: list[str]) -> None:
     interfaces = [n for n in plugins.names() if plugins.implements(n, "gateways_interfaces")]
     if not names:
-        raise ConfigError(f"serve needs at least one --plugin (interface plugins installed: "
-                          f"{', '.join(interfaces) or 'none'})")
+        raise ConfigError(
+            f"serve needs at least one --plugin (interface plugins installed: "
+            f"{', '.join(interfaces) or 'none'})"
+        )
     for name in names:
         if not plugins.implements(name, "gateways_interfaces"):
-            raise ConfigError(f"--plugin {name}: that plugin runs no interface "
-                              f"(interface plugins: {', '.join(interfaces) or 'none'})")
+            raise ConfigError(
+                f"--plugin {name}: that plugin runs no interface "
+                f"(interface plugins: {', '.join(interfaces) or 'none'})"
+            )
 
 
 def print_plugins(plugins: PluginHost, as_json: bool) -> None:
@@ -110,7 +114,8 @@ def configure_logging(level: str) -> None:
     if not isinstance(numeric, int):
         raise ConfigError(f"--log-level: expected debug, info, warning or error, got {level!r}")
     logging.basicConfig(
-        level=numeric, stream=sys.stderr,
+        level=numeric,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

@@ -98,8 +98,12 @@ class Option:
 class Settings(dict[str, Any]):
     """Resolved settings by option name, plus the raw file for nested plugin tables."""
 
-    def __init__(self, values: Mapping[str, Any], file: Mapping[str, Any] | None = None,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        file: Mapping[str, Any] | None = None,
+        path: Path | None = None,
+    ) -> None:
         super().__init__(values)
         self.file: Mapping[str, Any] = file or {}
         self.path = path
@@ -188,6 +192,8 @@ def resolve(
             if found:
                 values[option.name] = option.convert(raw, source)
             else:
-                values[option.name] = list(option.default or ()) if option.multiple else option.default
+                values[option.name] = (
+                    list(option.default or ()) if option.multiple else option.default
+                )
     path = Path(config_path) if config_path else None
     return Settings(values, document, path)

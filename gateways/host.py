@@ -62,7 +62,9 @@ class InterfaceHost:
         if self.routing is None:
             raise ValueError("embedded workers need an APP (module:attribute) to route to")
         return Worker(
-            self.layer, self.routing, self.plugins,
+            self.layer,
+            self.routing,
+            self.plugins,
             only_channels=self.settings.get("only_channels") or (),
             exclude_channels=self.settings.get("exclude_channels") or (),
             concurrency=self.settings.get("concurrency") or 64,
@@ -81,7 +83,9 @@ class InterfaceHost:
             await interface.start()
         worker_tasks = [asyncio.create_task(w.run(grace), name=w.name) for w in self.workers]
         await gather_results(self.hook.gateways_host_started(host=self))
-        log.info("gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces")
+        log.info(
+            "gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces"
+        )
         stopper = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stopper, *worker_tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not stopper]

@@ -95,5 +95,6 @@ class SyncMessage(Message):
         self.layer = SyncLayer(message.layer, loop)  # type: ignore[assignment]
 
     def reply(self, content: Mapping[str, Any]) -> None:  # type: ignore[override]
-        self.layer.send(self._require_reply_channel(), content)
+        blocking: Any = self.layer
+        blocking.send(self._require_reply_channel(), content)
         self._async.replied = self.replied = True

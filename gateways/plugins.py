@@ -119,28 +119,29 @@ class PluginHost:
     def describe(self) -> list[dict[str, Any]]:
         """What ``gateways plugins`` prints, one record per installed plugin."""
         by_plugin_channels = self.channels()
+        schemes = dict(self._per_plugin("gateways_layer_backends"))
         options = self.options()
         records = []
         for name in self.names():
             specs = by_plugin_channels.get(name, [])
-            schemes = []
-            if self.implements(name, "gateways_layer_backends"):
-                schemes = sorted(self.pm.get_plugin(name).gateways_layer_backends())
-            records.append({
-                "name": name,
-                "version": self.versions.get(name, "unknown"),
-                "interface": self.implements(name, "gateways_interfaces"),
-                "layer_schemes": [f"{s}://" for s in schemes],
-                "produces": [s.name for s in specs if s.role == "produces"],
-                "consumes": [s.name for s in specs if s.role == "consumes"],
-                "options": [
-                    {"flag": o.flag, "env": o.env, "default": o.default, "help": o.help}
-                    for o in options if o.plugin == name
-                ],
-                "hooks": sorted(
-                    h.name for h in self.pm.get_hookcallers(self.pm.get_plugin(name)) or ()
-                ),
-            })
+            records.append(
+                {
+                    "name": name,
+                    "version": self.versions.get(name, "unknown"),
+                    "interface": self.implements(name, "gateways_interfaces"),
+                    "layer_schemes": [f"{s}://" for s in sorted(schemes.get(name, ()))],
+                    "produces": [s.name for s in specs if s.role == "produces"],
+                    "consumes": [s.name for s in specs if s.role == "consumes"],
+                    "options": [
+                        {"flag": o.flag, "env": o.env, "default": o.default, "help": o.help}
+                        for o in options
+                        if o.plugin == name
+                    ],
+                    "hooks": sorted(
+                        h.name for h in self.pm.get_hookcallers(self.pm.get_plugin(name)) or ()
+                    ),
+                }
+            )
         return records
 
 

@@ -52,7 +52,7 @@ def _apply(
             return None
         kwargs.update({k: v for k, v in found.groupdict().items() if v is not None})
         if strip:
-            values[key] = value[found.end():]
+            values[key] = value[found.end() :]
     return kwargs
 
 

@@ -45,8 +45,9 @@ def embedded_workers(settings: Settings, layer: BaseChannelLayer, has_app: bool)
     if workers < 0:
         raise ConfigError(f"--workers: must be 0 or more, got {workers}")
     if layer.process_local and workers == 0:
-        raise ConfigError(f"--workers 0 with {settings['layer']}: no other process could "
-                          "ever handle its messages")
+        raise ConfigError(
+            f"--workers 0 with {settings['layer']}: no other process could ever handle its messages"
+        )
     if workers and not has_app:
         raise ConfigError("serve runs workers here, so it needs an APP (module:attribute)")
     return workers
@@ -57,7 +58,9 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
     from gateways.reactor import install_asyncio_reactor
 
     loop = install_asyncio_reactor()
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed
     from twisted.internet.defer import Deferred
     from twisted.internet.error import CannotListenError
 
@@ -79,10 +82,10 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
         on_stop_signals(loop, host.stop)
         done = Deferred.fromFuture(asyncio.ensure_future(host.run()))
         done.addErrback(failed)
-        done.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+        done.addBoth(lambda _: reactor.stop())
 
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
     return outcome[0] if outcome else 0
 
 
@@ -97,8 +100,11 @@ def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
             "--layer redis://localhost:6379/0"
         )
     worker = Worker(
-        layer, routing, plugins,
-        only_channels=settings["only_channels"], exclude_channels=settings["exclude_channels"],
+        layer,
+        routing,
+        plugins,
+        only_channels=settings["only_channels"],
+        exclude_channels=settings["exclude_channels"],
         concurrency=settings["concurrency"],
     )
 

@@ -18,7 +18,9 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
-_LISTENING = re.compile(r"listening on (?P<scheme>[a-z]+)://(?P<host>[^\s:]+|\[[^\]]+\]):(?P<port>\d+)")
+_LISTENING = re.compile(
+    r"listening on (?P<scheme>[a-z]+)://(?P<host>[^\s:]+|\[[^\]]+\]):(?P<port>\d+)"
+)
 
 
 def free_port() -> int:
@@ -44,8 +46,13 @@ class GatewaysProcess:
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
-            cwd=cwd, text=True, bufsize=1,
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=cwd,
+            text=True,
+            bufsize=1,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -80,11 +87,14 @@ class GatewaysProcess:
                 seen = len(self.lines)
                 remaining = deadline - time.monotonic()
                 if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise AssertionError(f"process exited ({self.proc.returncode}) before "
-                                         f"{pattern!r}:\n{self.output}")
+                    raise AssertionError(
+                        f"process exited ({self.proc.returncode}) before "
+                        f"{pattern!r}:\n{self.output}"
+                    )
                 if remaining <= 0:
-                    raise AssertionError(f"no line matched {pattern!r} in {timeout}s:\n"
-                                         f"{self.output}")
+                    raise AssertionError(
+                        f"no line matched {pattern!r} in {timeout}s:\n{self.output}"
+                    )
                 self._changed.wait(min(remaining, 0.5))
 
     def address(self, scheme: str) -> tuple[str, int]:
@@ -112,15 +122,18 @@ class GatewaysProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"did not exit within {timeout}s {after}:\n{self.output}") from None
+            raise AssertionError(
+                f"did not exit within {timeout}s {after}:\n{self.output}"
+            ) from None
         self._reader.join(5)
         return code
 
     def __enter__(self) -> GatewaysProcess:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

@@ -103,7 +103,9 @@ class Worker:
             except (ConnectionError, OSError) as exc:
                 self._slots.release()
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
-                log.warning("%s: layer unreachable (%s); retrying in %.1fs", self.name, exc, backoff)
+                log.warning(
+                    "%s: layer unreachable (%s); retrying in %.1fs", self.name, exc, backoff
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 continue
@@ -114,7 +116,9 @@ class Worker:
             self._start(channel, content)
 
     def _start(self, channel: str, content: dict[str, Any]) -> None:
-        key = content.get("reply_channel") if isinstance(content.get("reply_channel"), str) else None
+        key = (
+            content.get("reply_channel") if isinstance(content.get("reply_channel"), str) else None
+        )
         before = self._tails.get(key) if key else None
         task = asyncio.get_running_loop().create_task(self._handle(channel, content, before))
         self._tasks.add(task)
@@ -138,8 +142,12 @@ class Worker:
         for task in late:
             task.cancel()
         if late:
-            log.warning("%s: cancelled %d consumer(s) still running after %.0fs",
-                        self.name, len(late), grace)
+            log.warning(
+                "%s: cancelled %d consumer(s) still running after %.0fs",
+                self.name,
+                len(late),
+                grace,
+            )
             await asyncio.wait(late)
 
     async def _handle(
@@ -161,7 +169,9 @@ class Worker:
         if self.layer.durable[channel]:
             await self.layer.ack(channel, content)
 
-    async def _run_consumer(self, consumer: Consumer, message: Message, kwargs: dict[str, str]) -> None:
+    async def _run_consumer(
+        self, consumer: Consumer, message: Message, kwargs: dict[str, str]
+    ) -> None:
         is_async = self._async.get(consumer)
         if is_async is None:
             is_async = self._async[consumer] = is_async_consumer(consumer)
@@ -175,8 +185,12 @@ class Worker:
     async def _unrouted(self, message: Message) -> None:
         if message.channel not in self._unrouted_seen:
             self._unrouted_seen.add(message.channel)
-            log.warning("no route matches a message on %s (%r); further ones on this channel "
-                        "are not logged", message.channel, message)
+            log.warning(
+                "no route matches a message on %s (%r); further ones on this channel "
+                "are not logged",
+                message.channel,
+                message,
+            )
         await self._call_hook("gateways_unrouted", message=message)
 
     async def _call_hook(self, name: str, **kwargs: Any) -> None:

@@ -52,8 +52,6 @@ def get_layer(url: str, plugins: Any = None, **options: Any) -> BaseChannelLayer
         factory = backends[scheme]
     except KeyError:
         known = ", ".join(f"{s}://" for s in sorted(backends)) or "none"
-        raise ValueError(
-            f"no installed layer handles {scheme}:// (installed: {known})"
-        ) from None
+        raise ValueError(f"no installed layer handles {scheme}:// (installed: {known})") from None
     layer: BaseChannelLayer = factory(url, **options)
     return layer

@@ -138,8 +138,10 @@ class BaseChannelLayer:
         try:
             data: bytes = msgpack.packb(message, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"message cannot be sent: {exc} (allowed: dict, list, str, "
-                            "bytes, int, float, bool, None)") from None
+            raise TypeError(
+                f"message cannot be sent: {exc} (allowed: dict, list, str, "
+                "bytes, int, float, bool, None)"
+            ) from None
         if len(data) > self.max_message_size:
             raise MessageTooLarge(
                 f"message is {len(data)} bytes; this layer's limit is {self.max_message_size}"

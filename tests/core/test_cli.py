@@ -17,8 +17,14 @@ def gateways(*args: str, env: dict[str, str] | None = None, cwd: str | None = No
     from tests.fixtures.processes import APPS
 
     environment = {**os.environ, "PYTHONPATH": str(APPS), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gateways", *args], capture_output=True,
-                          text=True, env=environment, cwd=cwd, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "gateways", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=30,
+    )
 
 
 def test_unknown_plugin_exits_2_naming_it_and_listing_installed():
@@ -53,19 +59,26 @@ def test_bad_app_is_named():
 
 
 def test_bad_value_names_the_setting_and_its_source():
-    done = gateways("serve", "core_app:routes", "--plugin", "lineproto.plugin",
-                    "--concurrency", "lots")
+    done = gateways(
+        "serve", "core_app:routes", "--plugin", "lineproto.plugin", "--concurrency", "lots"
+    )
     assert done.returncode == 2
     assert "--concurrency: invalid literal for int()" in done.stderr
-    done = gateways("serve", "core_app:routes", "--plugin", "lineproto.plugin",
-                    env={"GATEWAYS_CONCURRENCY": "-3"})
+    done = gateways(
+        "serve",
+        "core_app:routes",
+        "--plugin",
+        "lineproto.plugin",
+        env={"GATEWAYS_CONCURRENCY": "-3"},
+    )
     assert done.returncode == 2
     assert "GATEWAYS_CONCURRENCY: must be positive" in done.stderr
 
 
 def test_plugin_configure_hook_rejects_bad_settings():
-    done = gateways("serve", "core_app:routes", "--plugin", "lineproto.plugin",
-                    "--line-port", "70000")
+    done = gateways(
+        "serve", "core_app:routes", "--plugin", "lineproto.plugin", "--line-port", "70000"
+    )
     assert done.returncode == 2
     assert "--line-port: 70000 is not a TCP port" in done.stderr
 

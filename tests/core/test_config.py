@@ -18,15 +18,22 @@ OPTIONS = [
 @pytest.fixture
 def config_file(tmp_path):
     path = tmp_path / "gateways.toml"
-    path.write_text('layer = "redis://file:6379/0"\nonly_channels = ["http.*", "irc-client.*"]\n'
-                    "[http]\nport = 7000\nproxy-headers = true\n")
+    path.write_text(
+        'layer = "redis://file:6379/0"\nonly_channels = ["http.*", "irc-client.*"]\n'
+        "[http]\nport = 7000\nproxy-headers = true\n"
+    )
     return path
 
 
 def test_defaults():
     settings = resolve(OPTIONS, {}, {}, None)
-    assert settings == {"http_port": 8000, "layer": "memory://", "only_channels": [],
-                        "proxy_headers": False, "grace": 30.0}
+    assert settings == {
+        "http_port": 8000,
+        "layer": "memory://",
+        "only_channels": [],
+        "proxy_headers": False,
+        "grace": 30.0,
+    }
 
 
 def test_file_values_and_sections(config_file):
@@ -39,21 +46,30 @@ def test_file_values_and_sections(config_file):
 
 
 def test_environment_beats_file_and_flags_beat_both(config_file):
-    env = {"GATEWAYS_HTTP_PORT": "6000", "GATEWAYS_ONLY_CHANNELS": "a.*,b.*",
-           "GATEWAYS_PROXY_HEADERS": "no"}
+    env = {
+        "GATEWAYS_HTTP_PORT": "6000",
+        "GATEWAYS_ONLY_CHANNELS": "a.*,b.*",
+        "GATEWAYS_PROXY_HEADERS": "no",
+    }
     settings = resolve(OPTIONS, {}, env, config_file)
     assert (settings.http_port, settings.only_channels, settings.proxy_headers) == (
-        6000, ["a.*", "b.*"], False)
+        6000,
+        ["a.*", "b.*"],
+        False,
+    )
     settings = resolve(OPTIONS, {"http_port": "5000", "only_channels": ["c.*"]}, env, config_file)
     assert (settings.http_port, settings.only_channels) == (5000, ["c.*"])
 
 
-@pytest.mark.parametrize(("args", "env", "message"), [
-    ({"http_port": "eighty"}, {}, "--http-port: invalid literal"),
-    ({}, {"GATEWAYS_HTTP_PORT": "x"}, "GATEWAYS_HTTP_PORT: invalid literal"),
-    ({}, {"GATEWAYS_PROXY_HEADERS": "maybe"}, "GATEWAYS_PROXY_HEADERS: expected true or false"),
-    ({"grace": "0"}, {}, "--grace: must be positive"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ({"http_port": "eighty"}, {}, "--http-port: invalid literal"),
+        ({}, {"GATEWAYS_HTTP_PORT": "x"}, "GATEWAYS_HTTP_PORT: invalid literal"),
+        ({}, {"GATEWAYS_PROXY_HEADERS": "maybe"}, "GATEWAYS_PROXY_HEADERS: expected true or false"),
+        ({"grace": "0"}, {}, "--grace: must be positive"),
+    ],
+)
 def test_bad_values_name_the_setting(args, env, message):
     with pytest.raises(ConfigError, match=message):
         resolve(OPTIONS, args, env, None)

@@ -45,7 +45,9 @@ def test_include_strips_the_prefix_and_merges_groups():
     chat = [route("websocket.connect", other, path=r"^/(?P<room>\w+)/$")]
     router = Router([include(chat, path=r"^/chat/(?P<site>\w+)"), route("websocket.connect", view)])
     assert router.match("websocket.connect", {"path": "/chat/eu/lobby/"}) == (
-        other, {"site": "eu", "room": "lobby"})
+        other,
+        {"site": "eu", "room": "lobby"},
+    )
     assert router.match("websocket.connect", {"path": "/elsewhere"}) == (view, {})
     assert router.channels == {"websocket.connect"}
 
@@ -67,14 +69,17 @@ def test_load_routing_from_app_path_and_router_objects():
     assert load_routing(custom) is custom
 
 
-@pytest.mark.parametrize(("call", "error"), [
-    (lambda: route("bad name", view), ValueError),
-    (lambda: route("ok", "not callable"), TypeError),
-    (lambda: route("ok", view, path="("), ValueError),
-    (lambda: Router(["nonsense"]), TypeError),
-    (lambda: load_routing("tests.apps.core_app:missing"), ValueError),
-    (lambda: load_routing("nocolon"), ValueError),
-])
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: route("bad name", view), ValueError),
+        (lambda: route("ok", "not callable"), TypeError),
+        (lambda: route("ok", view, path="("), ValueError),
+        (lambda: Router(["nonsense"]), TypeError),
+        (lambda: load_routing("tests.apps.core_app:missing"), ValueError),
+        (lambda: load_routing("nocolon"), ValueError),
+    ],
+)
 def test_bad_routing_is_a_clear_error(call, error):
     with pytest.raises(error):
         call()

@@ -78,8 +78,9 @@ def test_sigint_also_stops_cleanly(served):
 
 
 def test_host_hooks_and_plugin_added_hooks_run(gateways_process):
-    process = gateways_process("serve", "core_app:routes", *PLUGIN, "--line-greet",
-                               "--workers", "2")
+    process = gateways_process(
+        "serve", "core_app:routes", *PLUGIN, "--line-greet", "--workers", "2"
+    )
     client = LineClient(process.address("line"))
     assert client.read() == "hello 127.0.0.1"
     assert "lineproto sees the host started with 2 worker(s)" in process.output

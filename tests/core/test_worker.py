@@ -30,9 +30,14 @@ async def run_worker(layer, routes, **options):
 def test_channel_selection_only_then_exclude():
     channels = ["http.request", "http.disconnect", "websocket.connect", "thumbnail"]
     assert select_channels(channels, ["http.*", "websocket.*"], ["http.disconnect"]) == [
-        "http.request", "websocket.connect"]
+        "http.request",
+        "websocket.connect",
+    ]
     assert select_channels(channels, [], ["thumbnail"]) == [
-        "http.disconnect", "http.request", "websocket.connect"]
+        "http.disconnect",
+        "http.request",
+        "websocket.connect",
+    ]
 
 
 async def test_messages_sharing_a_reply_channel_run_in_order(layer):

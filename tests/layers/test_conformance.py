@@ -13,8 +13,16 @@ pytestmark = pytest.mark.timeout(30)
 
 
 async def test_round_trip_keeps_types(layer):
-    message = {"text": "héllo", "bytes": b"\x00\xff", "n": 3, "f": 1.5, "none": None,
-               "flag": True, "list": [1, b"x", ["nested"]], "map": {"k": b"v"}}
+    message = {
+        "text": "héllo",
+        "bytes": b"\x00\xff",
+        "n": 3,
+        "f": 1.5,
+        "none": None,
+        "flag": True,
+        "list": [1, b"x", ["nested"]],
+        "map": {"k": b"v"},
+    }
     await layer.send("test.types", message)
     assert await layer.receive(["test.types"]) == ("test.types", message)
 

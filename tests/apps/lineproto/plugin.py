@@ -36,9 +36,17 @@ def gateways_addhooks(pluginmanager: Any) -> None:
     import pluggy
 
     spec = pluggy.HookspecMarker("gateways")
-    pluginmanager.add_hookspecs(type("Specs", (), {
-        "lineproto_greeting": staticmethod(spec(firstresult=True)(LineHooks.lineproto_greeting))
-    }))
+    pluginmanager.add_hookspecs(
+        type(
+            "Specs",
+            (),
+            {
+                "lineproto_greeting": staticmethod(
+                    spec(firstresult=True)(LineHooks.lineproto_greeting)
+                )
+            },
+        )
+    )
 
 
 @hookimpl
@@ -122,17 +130,24 @@ class LineInterface:
             if writer is not None and reply is not None:
                 writer.write(reply["text"].encode() + b"\n")
 
-    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         channel = f"{self.prefix}{len(self.writers)}x{id(writer)}"
         self.writers[channel] = writer
         if self.host.settings.get("line_greet"):
-            peer = "%s:%d" % writer.get_extra_info("peername")[:2]
+            host, port = writer.get_extra_info("peername")[:2]
+            peer = f"{host}:{port}"
             writer.write(self.host.hook.lineproto_greeting(peer=peer).encode() + b"\n")
         try:
             while line := await reader.readline():
-                await self.host.layer.send("line.receive", {
-                    "reply_channel": channel, "text": line.decode().rstrip("\r\n"),
-                })
+                await self.host.layer.send(
+                    "line.receive",
+                    {
+                        "reply_channel": channel,
+                        "text": line.decode().rstrip("\r\n"),
+                    },
+                )
         finally:
             self.writers.pop(channel, None)
             writer.close()
