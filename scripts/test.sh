@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run the checks and every test.
+# Used as-is by CI (.ci/run); safe to run again (it only installs what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers for the tests: Redis, an IRC server, an SMTP test client (Debian packages).
+export PATH="$PATH:/usr/sbin:/sbin"
+missing=()
+for pair in redis-server:redis-server ngircd:ngircd swaks:swaks; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
+done
+if ((${#missing[@]})); then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -r requirements-dev.txt
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"
