@@ -16,7 +16,7 @@ from typing import Any
 
 from gateways import __version__
 from gateways.config import ConfigError, Settings, add_arguments, resolve
-from gateways.plugins import PluginHost, UnknownPlugin, get_plugin_host
+from gateways.plugins import PluginHost, PluginLoadError, UnknownPlugin, get_plugin_host
 from gateways.routing import Routing, load_routing
 
 USAGE_ERROR = 2
@@ -147,6 +147,6 @@ def run(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> Any:
     try:
         return run(list(sys.argv[1:] if argv is None else argv))
-    except (ConfigError, UnknownPlugin) as exc:
+    except (ConfigError, UnknownPlugin, PluginLoadError) as exc:
         print(f"gateways: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -79,8 +79,15 @@ class InterfaceHost:
         grace = float(self.settings.get("grace") or 30.0)
         for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
             self.interfaces.extend(built or ())
-        for interface in self.interfaces:
-            await interface.start()
+        started: list[Interface] = []
+        try:
+            for interface in self.interfaces:
+                await interface.start()
+                started.append(interface)
+        except BaseException:
+            await asyncio.gather(*(i.drain(0) for i in started), return_exceptions=True)
+            await self.layer.close()
+            raise
         worker_tasks = [asyncio.create_task(w.run(grace), name=w.name) for w in self.workers]
         await gather_results(self.hook.gateways_host_started(host=self))
         log.info(

@@ -32,6 +32,10 @@ class UnknownPlugin(LookupError):
         super().__init__(f"unknown plugin {name!r}; installed plugins: {listing}")
 
 
+class PluginLoadError(ImportError):
+    """An installed plugin could not be imported; names the plugin and its distribution."""
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """A channel a plugin produces (puts messages on) or consumes (reads from)."""
@@ -61,7 +65,14 @@ class PluginHost:
         for ep in entry_points(group=hookspecs.PROJECT):
             if self.pm.has_plugin(ep.name):
                 continue
-            self.pm.register(ep.load(), name=ep.name)
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                dist = ep.dist.name if ep.dist else "an unknown distribution"
+                raise PluginLoadError(
+                    f"plugin {ep.name!r} ({ep.value}, from {dist}) failed to import: {exc}"
+                ) from exc
+            self.pm.register(plugin, name=ep.name)
             self.versions[ep.name] = ep.dist.version if ep.dist else "unknown"
         self.pm.hook.gateways_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         return self

@@ -72,7 +72,7 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
     outcome: list[int] = []
 
     def failed(failure: Any) -> None:
-        if failure.check(ConfigError, CannotListenError):
+        if failure.check(ConfigError, CannotListenError, OSError):
             log.error("serve failed: %s", failure.getErrorMessage())
         else:
             log.error("serve failed:\n%s", failure.getTraceback())

@@ -92,3 +92,15 @@ def test_python_dash_m_serve_needs_an_app_on_the_memory_layer(gateways_process):
     process = gateways_process("serve", *PLUGIN, ready=None)
     assert process.wait(timeout=20) == 2
     assert "needs an APP" in process.output
+
+
+def test_a_port_in_use_fails_with_status_1_and_a_one_line_reason(gateways_process):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        process = gateways_process("serve", "core_app:routes", *PLUGIN, "--line-port", port,
+                                   ready=None)
+        assert process.wait(timeout=20) == 1
+    assert "serve failed: [Errno 98]" in process.output
+    assert "Traceback" not in process.output
