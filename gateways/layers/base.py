@@ -36,35 +36,33 @@ _GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
 Message = dict[str, Any]
 
 
+_ALLOWED = "use ASCII letters, digits, '-', '_' and '.'"
+
+
+def _check_name(kind: str, name: object, pattern: re.Pattern[str], hint: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name must be a str, not {type(name).__name__}: {name!r}")
+    if len(name) >= MAX_NAME_LENGTH:
+        raise ValueError(f"{kind} name is {len(name)} characters; the limit is under 100")
+    if not pattern.match(name):
+        raise ValueError(f"invalid {kind} name {name!r}: {hint}")
+    return name
+
+
 def validate_channel_name(name: object, *, receive: bool = False) -> str:
     """Return ``name`` if it is a valid channel name, else raise a clear error.
 
     Only a receiver may name a bare ``prefix!`` (every channel of that process prefix).
     """
-    if not isinstance(name, str):
-        raise TypeError(f"channel name must be a str, not {type(name).__name__}: {name!r}")
-    if len(name) >= MAX_NAME_LENGTH:
-        raise ValueError(f"channel name is {len(name)} characters; the limit is under 100")
-    if not _CHANNEL_NAME.match(name):
-        raise ValueError(
-            f"invalid channel name {name!r}: use ASCII letters, digits, '-', '_' and '.',"
-            " with at most one '!' for process-specific channels"
-        )
-    if name.endswith("!") and not receive:
-        raise ValueError(f"cannot send to {name!r}: a process-specific name needs a suffix")
-    return name
+    hint = _ALLOWED + ", with at most one '!' for process-specific channels"
+    checked = _check_name("channel", name, _CHANNEL_NAME, hint)
+    if checked.endswith("!") and not receive:
+        raise ValueError(f"cannot send to {checked!r}: a process-specific name needs a suffix")
+    return checked
 
 
 def validate_group_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"group name must be a str, not {type(name).__name__}: {name!r}")
-    if len(name) >= MAX_NAME_LENGTH:
-        raise ValueError(f"group name is {len(name)} characters; the limit is under 100")
-    if not _GROUP_NAME.match(name):
-        raise ValueError(
-            f"invalid group name {name!r}: use ASCII letters, digits, '-', '_' and '.'"
-        )
-    return name
+    return _check_name("group", name, _GROUP_NAME, _ALLOWED)
 
 
 def real_channel(name: str) -> str:
