@@ -92,8 +92,11 @@ class Include:
         return None
 
 
-def route(channel: str, consumer: Consumer, **filters: str | re.Pattern[str]) -> Route:
-    """Send messages on ``channel`` that pass every filter to ``consumer``."""
+def route(channel: str, consumer: Consumer, /, **filters: str | re.Pattern[str]) -> Route:
+    """Send messages on ``channel`` that pass every filter to ``consumer``.
+
+    Positional-only, so a message key called ``channel`` (IRC) can be a filter too.
+    """
     validate_channel_name(channel)
     if not callable(consumer):
         raise TypeError(f"consumer for {channel!r} must be callable, got {consumer!r}")

@@ -40,8 +40,10 @@ class GatewaysProcess:
         cwd: str | None = None,
         ready: str | None = "gateways ready|ready, receiving on",
         timeout: float = 20.0,
+        program: Sequence[str] | None = None,
     ) -> None:
-        self.args = [sys.executable, "-m", "gateways", *args]
+        # ``program`` runs another command the same way (a peer server such as gunicorn).
+        self.args = [*(program or (sys.executable, "-m", "gateways")), *args]
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.lines: list[str] = []
         self._changed = threading.Condition()
