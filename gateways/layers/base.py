@@ -146,8 +146,7 @@ class BaseChannelLayer:
             )
         return data
 
-    @staticmethod
-    def deserialize(data: bytes) -> Message:
+    def deserialize(self, data: bytes) -> Message:
         message: Message = msgpack.unpackb(data, raw=False)
         return message
 

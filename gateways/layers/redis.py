@@ -1,1 +1,0 @@
-"""``redis://`` and ``rediss://`` layers (being built; see issue 5)."""

@@ -1,0 +1,33 @@
+"""``redis://`` and ``rediss://``: the channel layer for many processes and machines.
+
+redis-py is imported only when a Redis URL is used, so the core installs and runs
+without the ``redis`` extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateways.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from gateways.layers.redis.layer import RedisChannelLayer
+
+
+def from_url(url: str, **options: Any) -> RedisChannelLayer:
+    """``redis://[[user]:password@]host[:port][,host[:port]...][/db][?settings]``."""
+    try:
+        from gateways.layers.redis.layer import RedisChannelLayer
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ValueError(
+            f"{url.split('://')[0]}:// needs redis-py: pip install 'gateways[redis]' ({exc})"
+        ) from None
+    from gateways.layers.redis.settings import convert_settings, parse_layer_url
+
+    shards, query = parse_layer_url(url)
+    return RedisChannelLayer(shards, **convert_settings({**query, **options}))
+
+
+@hookimpl
+def gateways_layer_backends() -> dict[str, Any]:
+    return {"redis": from_url, "rediss": from_url}

@@ -1,0 +1,350 @@
+"""``RedisChannelLayer``: the layer shared by processes and machines.
+
+Layout in Redis (``prefix`` defaults to ``gateways:``):
+
+- ``{prefix}c:{channel}`` a list of entries; a ``prefix!`` channel's list holds every
+  channel under that process prefix. Its TTL is the newest entry's lifetime, so an
+  abandoned list vanishes with its last message.
+- ``{prefix}g:{group}`` a sorted set of member channels scored by when they lapse.
+- durable channels add ``{prefix}h:{channel}`` (in-flight delivery ids scored by when
+  they become visible again) and ``{prefix}m:{channel}`` (their entries and attempts).
+
+Each key lives on the shard the hash ring picks for it; a process's ``prefix!`` list and
+a group are single keys, so each lives whole on one shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import random
+import secrets
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from gateways.layers.base import BaseChannelLayer, Message, real_channel
+from gateways.layers.errors import ChannelFull, LayerUnavailable
+from gateways.layers.redis import entries
+from gateways.layers.redis.ring import HashRing
+from gateways.layers.redis.settings import ShardAddress
+from gateways.layers.redis.shard import Shard
+
+#: The content key that tells a consumer about a durable delivery (see gateways.message).
+DELIVERY_KEY = "__delivery__"
+#: Longest single blocking pop; longer waits are several pops in a row.
+MAX_BLOCK = 30.0
+#: Members per group_send script call (bounds how long one script holds a server).
+GROUP_CHUNK = 1000
+
+Found = tuple[entries.Entry, int, str]  # entry, delivery attempt (0: not durable), id
+
+
+class RedisChannelLayer(BaseChannelLayer):
+    def __init__(
+        self,
+        shards: Sequence[ShardAddress],
+        *,
+        prefix: str = "gateways:",
+        visibility_timeout: float = 60.0,
+        durable_expiry: float = 86400.0,
+        durable_poll: float = 0.5,
+        batch: int = 100,
+        max_connections: int = 100,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+        encryption_keys: Iterable[str] = (),
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        for name, value in (
+            ("visibility_timeout", visibility_timeout),
+            ("durable_expiry", durable_expiry),
+            ("durable_poll", durable_poll),
+            ("batch", batch),
+            ("max_connections", max_connections),
+            ("socket_timeout", socket_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"redis layer setting {name} must be positive, got {value!r}")
+        if not shards:
+            raise ValueError("a redis layer needs at least one server")
+        self.prefix = prefix
+        self.visibility_ms = int(visibility_timeout * 1000)
+        self.durable_ms = int(durable_expiry * 1000)
+        self.durable_poll = durable_poll
+        self.batch = batch
+        self.shards = [
+            Shard(
+                address,
+                max_connections=max_connections,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_connect_timeout,
+            )
+            for address in shards
+        ]
+        self.ring = HashRing([address.name for address in shards])
+        self._fernet = _multi_fernet(encryption_keys)
+        self._buffers: dict[str, deque[bytes]] = {}
+
+    def __repr__(self) -> str:
+        return f"<RedisChannelLayer {', '.join(s.name for s in self.shards)}>"
+
+    # -- keys and shards -----------------------------------------------------------------
+
+    def _list_key(self, channel: str) -> str:
+        return f"{self.prefix}c:{real_channel(channel)}"
+
+    def _shard_of(self, key: str) -> Shard:
+        return self.shards[self.ring[key]]
+
+    def _ttl_ms(self, channel: str) -> int:
+        return self.durable_ms if self.durable[channel] else int(self.expiry * 1000)
+
+    # -- encryption ----------------------------------------------------------------------
+
+    def serialize(self, message: Mapping[str, Any]) -> bytes:
+        data = super().serialize(message)
+        return data if self._fernet is None else self._fernet.encrypt(data)
+
+    def deserialize(self, data: bytes) -> Message:
+        if self._fernet is not None:
+            from cryptography.fernet import InvalidToken
+
+            try:
+                data = self._fernet.decrypt(data)
+            except InvalidToken:
+                raise ValueError(
+                    "a message could not be decrypted with any of this layer's "
+                    "encryption_keys (is the sender using another key?)"
+                ) from None
+        return super().deserialize(data)
+
+    # -- send ----------------------------------------------------------------------------
+
+    async def _send(self, channel: str, data: bytes) -> None:
+        key = self._list_key(channel)
+        delivery_id = secrets.token_hex(8) if self.durable[channel] else ""
+        capacity = self.capacities[channel]
+        shard = self._shard_of(key)
+        queued = await shard.script(
+            "send",
+            [key],
+            [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(channel)],
+        )
+        if not queued:
+            raise ChannelFull(f"channel {channel!r} is full ({capacity} messages)")
+        shard.learn_clock(queued)
+
+    # -- receive -------------------------------------------------------------------------
+
+    async def _receive_decoded(
+        self, names: list[str], timeout: float | None
+    ) -> tuple[str, Message] | tuple[None, None]:
+        found = await self._receive_entry(names, timeout)
+        if found is None:
+            return None, None
+        entry, attempt, delivery_id = found
+        message = self.deserialize(entry.data)
+        if attempt:
+            message[DELIVERY_KEY] = {"id": delivery_id, "attempt": attempt}
+        return entry.channel, message
+
+    async def _receive(
+        self, channels: list[str], timeout: float | None
+    ) -> tuple[str, bytes] | tuple[None, None]:
+        found = await self._receive_entry(channels, timeout)
+        return (None, None) if found is None else (found[0].channel, found[0].data)
+
+    async def _receive_entry(self, channels: list[str], timeout: float | None) -> Found | None:
+        buffered = self._take_buffered(channels)
+        if buffered is not None:
+            return buffered
+        plan = self._plan(channels)
+        # Plain channels on one shard: a blocking pop returns at once when a message is
+        # ready, so it goes first. Batches, durable channels and several shards need the
+        # pop script first.
+        direct = len(plan) == 1 and not any(self.durable[c] or c.endswith("!") for c in plan[0][1])
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            if not direct and (found := await self._pop_ready(plan)) is not None:
+                return found
+            remaining = MAX_BLOCK if deadline is None else deadline - loop.time()
+            if remaining < 0.01:
+                return await self._pop_ready(plan) if direct else None
+            found = await self._wait(plan, min(remaining, MAX_BLOCK))
+            if found is not None:
+                return found
+
+    def _plan(self, channels: list[str]) -> list[tuple[Shard, list[str]]]:
+        """The requested channels grouped by the shard that holds them."""
+        by_shard: dict[int, list[str]] = {}
+        for channel in dict.fromkeys(channels):
+            by_shard.setdefault(self.ring[self._list_key(channel)], []).append(channel)
+        return [(self.shards[index], names) for index, names in by_shard.items()]
+
+    def _take_buffered(self, channels: list[str]) -> Found | None:
+        for channel in channels:
+            buffer = self._buffers.get(channel)
+            if buffer:
+                raw = buffer.popleft()
+                if not buffer:
+                    del self._buffers[channel]
+                return entries.parse(raw), 0, ""
+        return None
+
+    async def _pop_ready(self, plan: list[tuple[Shard, list[str]]]) -> Found | None:
+        """One script per shard takes what is ready, without blocking."""
+        start = random.randrange(len(plan))
+        for i in range(len(plan)):
+            shard, channels = plan[(start + i) % len(plan)]
+            keys: list[str] = []
+            modes = ""
+            for channel in channels:
+                key = self._list_key(channel)
+                keys += [key, f"{self.prefix}h:{channel}", f"{self.prefix}m:{channel}"]
+                modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
+            args = [
+                modes,
+                self.batch,
+                self.visibility_ms,
+                self.durable_ms,
+                random.randrange(len(channels)),
+            ]
+            reply = await shard.script("pop", keys, args)
+            if reply[0] < 0:
+                shard.learn_clock(reply[1])
+            else:
+                index, attempt, delivery_id, first, *rest = reply
+                if rest:
+                    self._buffers.setdefault(channels[index], deque()).extend(rest)
+                return entries.parse(first), int(attempt), delivery_id.decode()
+        return None
+
+    async def _wait(self, plan: list[tuple[Shard, list[str]]], seconds: float) -> Found | None:
+        """Block until a message arrives; durable channels are polled instead."""
+        waits = [
+            (shard, random.sample(keys, len(keys)))  # no channel starves the others
+            for shard, channels in plan
+            if (keys := [self._list_key(c) for c in channels if not self.durable[c]])
+        ]
+        if any(self.durable[c] for _, channels in plan for c in channels):
+            seconds = min(seconds, self.durable_poll)
+        if not waits:
+            await asyncio.sleep(seconds)  # only durable channels: poll them
+            return None
+        if len(waits) == 1:
+            shard, keys = waits[0]
+            popped = await shard.blocking_pop(keys, seconds)
+        else:
+            shard, popped = await self._race(waits, seconds)
+        if popped is None or shard.expired(popped[1]):
+            return None  # the caller looks again while time is left
+        return entries.parse(popped[1]), 0, ""
+
+    async def _race(
+        self, waits: list[tuple[Shard, list[str]]], seconds: float
+    ) -> tuple[Shard, tuple[str, bytes] | None]:
+        """Blocking pops on several shards at once: the first message wins; the other
+        pops are unblocked and whatever they took goes back to the head of its list."""
+        tasks = [asyncio.ensure_future(shard.blocking_pop(keys, seconds)) for shard, keys in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()  # no-op once done; else the pop is abandoned and given back
+        winner: tuple[Shard, tuple[str, bytes] | None] = (waits[0][0], None)
+        error = None
+        for (shard, _), task in zip(waits, tasks, strict=True):
+            if not task.done() or task.cancelled():
+                continue
+            if task.exception() is not None:
+                error = error or task.exception()
+            elif (popped := task.result()) is not None:
+                if winner[1] is None:
+                    winner = (shard, popped)
+                else:
+                    await shard.requeue(*popped)
+        if winner[1] is None and error is not None:
+            raise error
+        return winner
+
+    # -- durable -------------------------------------------------------------------------
+
+    async def ack(self, channel: str, message: Message) -> None:
+        """Forget a durable delivery once its consumer finished; without an ack, the
+        message becomes visible again after ``visibility_timeout``."""
+        delivery = message.get(DELIVERY_KEY)
+        if not self.durable[channel] or not isinstance(delivery, dict):
+            return
+        key = self._list_key(channel)
+        held = [f"{self.prefix}h:{channel}", f"{self.prefix}m:{channel}"]
+        await self._shard_of(key).script("ack", held, [str(delivery["id"])])
+
+    # -- groups --------------------------------------------------------------------------
+
+    def _group_key(self, group: str) -> str:
+        return f"{self.prefix}g:{group}"
+
+    async def _group_add(self, group: str, channel: str) -> None:
+        key = self._group_key(group)
+        ms = int(self.group_expiry * 1000)
+        await self._shard_of(key).script("group_add", [key], [channel, ms])
+
+    async def _group_discard(self, group: str, channel: str) -> None:
+        key = self._group_key(group)
+        shard = self._shard_of(key)
+        with shard.reachable():
+            await shard.commands.zrem(key, channel)
+
+    async def _group_send(self, group: str, data: bytes) -> None:
+        key = self._group_key(group)
+        members = await self._shard_of(key).script("group_members", [key], [])
+        calls: dict[int, tuple[list[str], list[Any]]] = {}
+        for member in members:
+            channel = member.decode()
+            list_key = self._list_key(channel)
+            keys, args = calls.setdefault(self.ring[list_key], ([], []))
+            keys.append(list_key)
+            args += [self.capacities[channel], channel]
+        ttl = int(self.expiry * 1000)
+        await asyncio.gather(
+            *(
+                self.shards[index].script(
+                    "group_send",
+                    keys[i : i + GROUP_CHUNK],
+                    [data, ttl, *args[2 * i : 2 * (i + GROUP_CHUNK)]],
+                )
+                for index, (keys, args) in calls.items()
+                for i in range(0, len(keys), GROUP_CHUNK)
+            )
+        )
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        self._buffers.clear()
+        await asyncio.gather(*(shard.delete_prefix(self.prefix) for shard in self.shards))
+
+    async def _close(self) -> None:
+        results = await asyncio.gather(
+            *(shard.close() for shard in self.shards), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, LayerUnavailable):
+                raise result
+
+
+def _multi_fernet(keys: Iterable[str]) -> Any:
+    """Fernet over every key (the first encrypts; all decrypt, for key rotation)."""
+    keys = list(keys)
+    if not keys:
+        return None
+    from cryptography.fernet import Fernet, MultiFernet
+
+    # Any secret string works: it is stretched to a Fernet key as asgi_redis did.
+    return MultiFernet(
+        [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
+    )

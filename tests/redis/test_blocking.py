@@ -1,0 +1,90 @@
+"""Blocking pops, pools and batching: what makes one receive loop per process scale."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.redis.conftest import commands, reset_stats, wait_blocked
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_a_long_blocking_receive_outlives_the_command_socket_timeout(
+    redis_layer_url, open_layer
+):
+    layer = open_layer(redis_layer_url, socket_timeout=0.2)
+    started = time.monotonic()
+    assert await layer.receive(["test.idle"], timeout=1.0) == (None, None)
+    assert time.monotonic() - started >= 0.95  # waited the whole second, no timeout error
+
+
+async def test_many_concurrent_senders_share_a_small_pool(redis_layer_url, open_layer):
+    layer = open_layer(redis_layer_url, max_connections=4, capacity=1000)
+    await asyncio.gather(*(layer.send("test.pool", {"i": i}) for i in range(500)))
+    got = {(await layer.receive(["test.pool"], timeout=1))[1]["i"] for _ in range(500)}
+    assert got == set(range(500))
+
+
+async def test_one_receive_loop_serves_a_thousand_reply_channels_on_one_connection(
+    redis_server, redis_layer_url, open_layer
+):
+    # all of a process's reply channels share one queue: its capacity covers them all
+    interface = open_layer(
+        redis_layer_url + "?client_name=iface", channel_capacity={"http.response.*": 2000}
+    )
+    worker = open_layer(redis_layer_url, channel_capacity={"http.response.*": 2000})
+    replies = [await interface.new_channel("http.response") for _ in range(1000)]
+    prefix = replies[0].split("!")[0] + "!"
+    received: list[str] = []
+
+    async def loop():
+        while len(received) < len(replies):
+            channel, _ = await interface.receive([prefix], timeout=5)
+            received.append(channel)
+
+    loop_task = asyncio.ensure_future(loop())
+    await wait_blocked([redis_server])
+    await asyncio.gather(*(worker.send(name, {"status": 200}) for name in replies))
+    await asyncio.wait_for(loop_task, 10)
+    assert sorted(received) == sorted(replies)
+    with redis_server.client() as client:
+        opened = [c for c in client.client_list() if c["name"] == "iface"]
+    assert len(opened) <= 2  # one for scripts, one for the blocking pop
+
+
+async def test_ready_replies_come_in_batches(redis_server, redis_layer_url, open_layer):
+    layer = open_layer(redis_layer_url, batch=50)
+    names = [await layer.new_channel("reply") for _ in range(100)]
+    for name in names:
+        await layer.send(name, {})
+    reset_stats(redis_server)
+    prefix = names[0].split("!")[0] + "!"
+    got = [(await layer.receive([prefix], timeout=1))[0] for _ in names]
+    assert got == names  # in order
+    assert commands(redis_server, "evalsha") == 2  # two scripts took all 100
+
+
+async def test_ordinary_channels_are_not_batched(redis_server, redis_layer_url, open_layer):
+    """A shared channel hands out one message per receive: another worker may be idle."""
+    first, second = open_layer(redis_layer_url), open_layer(redis_layer_url)
+    for i in range(2):
+        await first.send("http.request", {"i": i})
+    assert await first.receive(["http.request"], timeout=1) == ("http.request", {"i": 0})
+    assert await second.receive(["http.request"], timeout=1) == ("http.request", {"i": 1})
+
+
+async def test_a_cancelled_receive_loses_no_message(redis_server, redis_layer_url, open_layer):
+    layer = open_layer(redis_layer_url)
+    for i in range(20):
+        waiting = asyncio.ensure_future(layer.receive(["test.cancel"], timeout=10))
+        await wait_blocked([redis_server])
+        await layer.send("test.cancel", {"i": i})
+        waiting.cancel()  # maybe before, maybe after the pop took the message
+        try:
+            got = await waiting
+        except asyncio.CancelledError:
+            got = await layer.receive(["test.cancel"], timeout=2)  # given back
+        assert got == ("test.cancel", {"i": i})

@@ -1,0 +1,87 @@
+"""Redis going away and coming back: calls fail fast with LayerUnavailable, the same
+layer object and running workers recover by themselves, and nothing is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gateways.layers import LayerUnavailable
+from tests.redis.conftest import wait_blocked
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_calls_fail_fast_during_an_outage_and_recover_after(make_redis_server, open_layer):
+    server = make_redis_server()
+    layer = open_layer(server.url)
+    await layer.send("test.before", {"n": 1})
+    waiting = asyncio.ensure_future(layer.receive(["test.idle"], timeout=20))
+    await wait_blocked([server])
+    server.kill()
+    started = time.monotonic()
+    with pytest.raises(LayerUnavailable, match=server.address):
+        await waiting  # the blocked pop notices at once
+    for call in (
+        layer.send("test.during", {}),
+        layer.receive(["test.during"], timeout=5),
+        layer.group_send("room", {}),
+    ):
+        with pytest.raises(LayerUnavailable):
+            await call
+    assert time.monotonic() - started < 2
+
+    server.start(keep_port=True)  # an empty server on the same port
+    await layer.send("test.after", {"n": 2})
+    assert await layer.receive(["test.after"], timeout=1) == ("test.after", {"n": 2})
+    await layer.group_add("room", "test.after")
+    await layer.group_send("room", {"n": 3})
+    assert await layer.receive(["test.after"], timeout=1) == ("test.after", {"n": 3})
+
+
+async def test_a_worker_rides_out_a_restart(make_redis_server, open_layer, gateways_process):
+    server = make_redis_server()
+    layer = open_layer(server.url)
+    worker = gateways_process("worker", "redis_app:routes", "--layer", server.url)
+    server.kill()
+    worker.wait_for("layer unreachable")
+    server.start(keep_port=True)
+    mark = len(worker.lines)
+    reply = await layer.new_channel("test.report")
+    deadline = time.monotonic() + 15
+    while True:  # the worker backs off up to 5 s between attempts
+        await layer.send("jobs.a", {"report_to": reply, "n": 1})
+        channel, got = await layer.receive([reply], timeout=1)
+        if channel is not None or time.monotonic() > deadline:
+            break
+    assert got["pid"] == worker.proc.pid
+    assert worker.proc.poll() is None
+    assert "Traceback" not in "\n".join(worker.lines[mark:])
+
+
+async def test_no_key_is_left_after_load_and_expiry(make_redis_server, open_layer):
+    server = make_redis_server()
+    start = server.key_count()
+    short = {"expiry": 0.5, "group_expiry": 0.5, "durable_expiry": 0.5, "capacity": 1000}
+    layer = open_layer(server.url, **short)
+    replies = [await layer.new_channel("http.response") for _ in range(50)]
+    for i in range(200):
+        await layer.send(f"load.{i % 20}", {"i": i})
+        await layer.send(replies[i % 50], {"i": i})
+        await layer.group_add(f"group.{i % 10}", replies[i % 50])
+        await layer.send("email.receive", {"i": i})
+    for i in range(10):
+        await layer.group_send(f"group.{i}", {"i": i})
+    for _ in range(50):  # some taken, some acked, some left in flight or queued
+        await layer.receive([f"load.{i}" for i in range(20)], timeout=1)
+        channel, message = await layer.receive(["email.receive"], timeout=1)
+        await layer.ack(channel, message)
+    for _ in range(20):
+        await layer.receive(["email.receive"], timeout=1)  # in flight, never acked
+    assert server.key_count() > start + 30
+    deadline = time.monotonic() + 10
+    while server.key_count() != start:  # Redis expires keys by itself, a little after
+        assert time.monotonic() < deadline, f"{server.key_count() - start} keys leaked"
+        await asyncio.sleep(0.1)

@@ -1,0 +1,67 @@
+"""Redis layer URLs: servers, credentials, database, TLS and settings; bad ones refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateways.layers import LayerUnavailable, get_layer
+from gateways.layers.redis.settings import parse_layer_url
+
+
+def test_one_url_names_every_shard():
+    shards, options = parse_layer_url("redis://:pw@h1:7001,h2,[::1]:7003/4?capacity=9")
+    assert [s.name for s in shards] == ["h1:7001/4", "h2:6379/4", "[::1]:7003/4"]
+    assert [s.url for s in shards][1] == "redis://:pw@h2:6379/4"
+    assert options == {"capacity": 9}
+
+
+def test_defaults_to_localhost_and_database_0():
+    shards, _ = parse_layer_url("redis://")
+    assert [s.name for s in shards] == ["localhost:6379/0"]
+
+
+def test_tls_options_go_to_redis_py_and_layer_settings_are_typed():
+    layer = get_layer(
+        "rediss://h:6380/1?ssl_ca_certs=/ca.pem&visibility_timeout=5&batch=7"
+        "&encryption_keys=a,b&durable=jobs.*&channel_capacity=http.*:500"
+    )
+    assert layer.shards[0].name == "h:6380/1"
+    pool = layer.shards[0].commands.connection_pool
+    assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.pem"
+    assert pool.connection_class.__name__ == "SSLConnection"
+    assert (layer.visibility_ms, layer.batch) == (5000, 7)
+    assert layer.durable["jobs.x"] and layer.capacities["http.request"] == 500
+
+
+def test_blocking_connections_have_no_socket_timeout():
+    layer = get_layer("redis://h/0?socket_timeout=0.5")
+    assert layer.shards[0].blocking.connection_kwargs["socket_timeout"] is None
+    assert layer.shards[0].commands.connection_pool.connection_kwargs["socket_timeout"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("redis://h:notaport/0", "bad port"),
+        ("redis://h:70000/0", "bad host:port"),
+        ("redis://h/zero", "database number"),
+        ("redis://h1,h1:6379/0", "same server twice"),
+        ("redis://h/0?colour=blue", "unknown redis layer setting.*colour"),
+        ("redis://h/0?batch=lots", "batch: bad value"),
+        ("redis://h/0?visibility_timeout=0", "visibility_timeout must be positive"),
+        ("redis://h/0?capacity=0", "capacity must be positive"),
+    ],
+)
+def test_bad_urls_are_refused_clearly(url, error):
+    with pytest.raises(ValueError, match=error):
+        get_layer(url)
+
+
+async def test_a_wrong_password_is_layer_unavailable(make_redis_server, open_layer):
+    server = make_redis_server(password="right")
+    layer = open_layer(server.url.replace(":right@", ":wrong@"))
+    with pytest.raises(LayerUnavailable, match=server.address):
+        await layer.send("test.x", {})
+    good = open_layer(server.url)
+    await good.send("test.x", {"ok": 1})
+    assert await good.receive(["test.x"], timeout=1) == ("test.x", {"ok": 1})
