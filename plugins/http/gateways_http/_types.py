@@ -1,0 +1,53 @@
+"""Messages of the HTTP protocol (design section 7)."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class HttpRequest(TypedDict):
+    """``http.request``: one request, with its body or the start of it."""
+
+    reply_channel: str
+    http_version: str
+    method: str
+    scheme: str
+    path: str
+    query_string: bytes
+    root_path: str
+    headers: list[list[bytes]]
+    body: bytes
+    body_channel: str | None
+    client: list[str | int] | None
+    server: list[str | int] | None
+
+
+class HttpBodyChunk(TypedDict):
+    """On ``body_channel``: the rest of a large request body, in order."""
+
+    content: bytes
+    more_content: bool
+
+
+class HttpResponse(TypedDict):
+    """The first reply on ``reply_channel``."""
+
+    status: int
+    headers: NotRequired[list[list[bytes]]]
+    content: NotRequired[bytes]
+    more_content: NotRequired[bool]
+
+
+class HttpResponseChunk(TypedDict):
+    """Later replies of a streamed response; ``abort`` drops the connection."""
+
+    content: NotRequired[bytes]
+    more_content: NotRequired[bool]
+    abort: NotRequired[bool]
+
+
+class HttpDisconnect(TypedDict):
+    """``http.disconnect``: the client went away before its response was complete."""
+
+    reply_channel: str
+    path: str

@@ -1,0 +1,235 @@
+"""One request and its response on a connection: the ``http.request`` message it
+becomes, and the reply messages written back as HTTP/1.1.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gateways_http.body import BodyPump
+from gateways_http.response import (
+    LAST_CHUNK,
+    NO_BODY_STATUS,
+    BadResponse,
+    check_content,
+    check_headers,
+    check_status,
+    chunk,
+    date_header,
+    is_framing,
+    simple_response,
+    status_line,
+)
+
+if TYPE_CHECKING:
+    from gateways_http.protocol import HttpProtocol
+
+log = logging.getLogger("gateways.http")
+
+_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CLOSE = b"connection: close\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n"
+
+
+class Exchange:
+    """Request state (body, dispatch) and response state (framing, bytes written)."""
+
+    __slots__ = (
+        "body",
+        "body_size",
+        "chunked",
+        "close",
+        "complete",
+        "conn",
+        "continue_sent",
+        "deadline",
+        "dispatched",
+        "expect_continue",
+        "finished",
+        "head",
+        "headers",
+        "keep_alive",
+        "left",
+        "method",
+        "path",
+        "pump",
+        "query_string",
+        "raw_path",
+        "reply_channel",
+        "sent",
+        "started",
+        "status",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        conn: HttpProtocol,
+        method: str,
+        version: str,
+        keep_alive: bool,
+        raw_path: bytes,
+        query_string: bytes,
+        headers: list[list[bytes]],
+        target: bytes = b"",
+    ) -> None:
+        self.conn = conn
+        self.target = target
+        self.method = method
+        self.version = version
+        self.keep_alive = keep_alive
+        self.raw_path = raw_path
+        self.query_string = query_string
+        self.headers = headers
+        self.head = method == "HEAD"
+        self.path = ""
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.complete = False
+        self.dispatched = False
+        self.expect_continue = False
+        self.continue_sent = False
+        self.reply_channel = ""
+        self.pump: BodyPump | None = None
+        self.deadline = 0.0  # when a reply that has not begun is given up (503)
+        self.upgrade = False  # asked for Connection: upgrade
+        self.started = False
+        self.finished = False
+        self.chunked = False
+        self.close = False
+        self.left: int | None = None  # bytes still allowed by a declared content-length
+        self.status = 0
+        self.sent = 0
+
+    # -- the response --------------------------------------------------------------
+
+    def on_reply(self, message: dict[str, Any]) -> None:
+        if self.finished:
+            return
+        try:
+            if not self.started:
+                self._start(message)
+            else:
+                self._more(message)
+        except BadResponse as exc:
+            log.error("refused a reply to %s %s: %s", self.method, self.path, exc)
+            if self.started:
+                self.conn.abort()
+            else:
+                self.fail(500, "the application sent an invalid response")
+
+    def _start(self, message: dict[str, Any]) -> None:
+        status = check_status(message.get("status"))
+        headers = check_headers(message.get("headers"))
+        content = check_content(message.get("content"))
+        more = bool(message.get("more_content"))
+        self.status = status
+        no_body = self.head or status in NO_BODY_STATUS
+        close = not self.keep_alive or self.conn.server.draining
+        declared: int | None = None
+        lines = [status_line(status)]
+        has_date = False
+        for name, value in headers:
+            if is_framing(name):
+                close = close or (name == b"connection" and b"close" in value.lower())
+                continue
+            if name == b"content-length":
+                declared = _length(value)
+                if not more and not self.head:
+                    continue  # the real length is written below
+            elif name == b"date":
+                has_date = True
+            lines.append(b"%s: %s\r\n" % (name, value))
+        if not has_date:
+            lines.append(date_header())
+        if not more:
+            if status not in NO_BODY_STATUS and not (self.head and declared is not None):
+                lines.append(b"content-length: %d\r\n" % len(content))
+        elif declared is not None:
+            self.left = declared
+        elif self.version == "1.1" and not no_body:
+            self.chunked = True
+            lines.append(_CHUNKED)
+        elif not no_body:
+            close = True  # HTTP/1.0 streaming: the end of the body is the end of the connection
+        self.close = close
+        lines.append(_CLOSE if close else _KEEP_ALIVE if self.version == "1.0" else b"")
+        lines.append(b"\r\n")
+        self.started = True
+        self.conn.cancel_timer(self)
+        data = self._frame(b"".join(lines), content, no_body)
+        if more:
+            self.conn.write(data)
+        else:
+            self.conn.finish(self, data)
+
+    def _more(self, message: dict[str, Any]) -> None:
+        if message.get("abort"):
+            log.warning("the application aborted its response to %s %s", self.method, self.path)
+            self.conn.abort()
+            return
+        content = check_content(message.get("content"))
+        no_body = self.head or self.status in NO_BODY_STATUS
+        data = self._frame(b"", content, no_body)
+        if message.get("more_content"):
+            if data:
+                self.conn.write(data)
+        else:
+            self.conn.finish(self, data + LAST_CHUNK if self.chunked else data)
+
+    def _frame(self, head: bytes, content: bytes, no_body: bool) -> bytes:
+        """The bytes to write for ``content`` (chunk-framed when chunked), counted."""
+        if no_body or not content:
+            return head
+        if self.left is not None:
+            if len(content) > self.left:
+                excess = len(content) - self.left
+                raise BadResponse(f"content exceeds the declared content-length by {excess}")
+            self.left -= len(content)
+        self.sent += len(content)
+        return head + (chunk(content) if self.chunked else content)
+
+    def fail(self, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Answer with a stock response, unless a response has begun (then drop it)."""
+        if self.finished:
+            return
+        if self.started:
+            self.conn.abort()
+            return
+        self.status = status
+        self.started = True
+        self.close = not self.keep_alive or not self.complete or self.conn.server.draining
+        data = simple_response(status, text, extra or [], close=self.close, head=self.head)
+        self.sent = len(data)
+        self.conn.finish(self, data)
+
+    def on_timeout(self) -> None:
+        if not self.started:
+            log.warning(
+                "no reply to %s %s within %.0fs: 503",
+                self.method,
+                self.path,
+                self.conn.server.config.timeout,
+            )
+            self.fail(503, "the application did not answer in time")
+
+    # -- the request body ------------------------------------------------------------
+
+    def take_body(self) -> bytes:
+        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        self.body = []
+        return body
+
+    def start_pump(self, channel: str) -> BodyPump:
+        server = self.conn.server
+        self.pump = BodyPump(server.layer, channel, self.conn.pause_for_body, server.config.timeout)
+        return self.pump
+
+
+def _length(value: bytes) -> int:
+    if not value.isdigit():
+        raise BadResponse(f"content-length {value!r} is not a number")
+    return int(value)

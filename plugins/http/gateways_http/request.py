@@ -1,0 +1,69 @@
+"""Turning parsed request parts into the fields of ``http.request`` (and of an upgrade).
+
+Shared by the Twisted protocol and the WSGI bridge, so both decode paths, filter
+headers and apply proxy headers the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+Headers = list[list[bytes]]
+Address = list[str | int] | None
+
+#: RFC 9110 token characters, minus "_": a header named ``x_forwarded_for`` would be
+#: indistinguishable from ``x-forwarded-for`` once a WSGI bridge turns both into
+#: ``HTTP_X_FORWARDED_FOR``, so such headers never reach consumers (as in nginx).
+_PASSABLE_NAME = re.compile(rb"^[!#$%&'*+\-.^`|~0-9a-z]+$")
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode a request path as UTF-8 (invalid sequences become U+FFFD)."""
+    return unquote(raw_path.decode("latin-1"), encoding="utf-8", errors="replace")
+
+
+def strip_root(path: str, root_path: str) -> str:
+    """The path below ``root_path`` when the request is under it, else unchanged."""
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+def filter_headers(raw: list[tuple[bytes, bytes]]) -> Headers:
+    """Lower-case names; drop names with ``_`` (or anything outside a token)."""
+    headers: Headers = []
+    for name, value in raw:
+        lowered = name.lower()
+        if _PASSABLE_NAME.match(lowered):
+            headers.append([lowered, value])
+    return headers
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def apply_proxy_headers(headers: Headers, scheme: str, client: Address) -> tuple[str, Address]:
+    """Read X-Forwarded-For / -Proto / -Port (the first, left-most value of each)."""
+    forwarded_for = header_value(headers, b"x-forwarded-for")
+    if forwarded_for:
+        host = forwarded_for.split(b",")[0].strip().decode("latin-1")
+        port: int = 0
+        forwarded_port = header_value(headers, b"x-forwarded-port")
+        if forwarded_port:
+            try:
+                port = int(forwarded_port.split(b",")[0].strip())
+            except ValueError:
+                port = 0
+        client = [host, port]
+    proto = header_value(headers, b"x-forwarded-proto")
+    if proto:
+        candidate = proto.split(b",")[0].strip().lower().decode("latin-1")
+        if candidate in ("http", "https", "ws", "wss"):
+            scheme = {"ws": "http", "wss": "https"}.get(candidate, candidate)
+    return scheme, client
