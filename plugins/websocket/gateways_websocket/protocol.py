@@ -1,0 +1,192 @@
+"""One WebSocket connection: autobahn does the framing; this class turns its events into
+``websocket.*`` messages and applies the replies the server's receive loop hands it.
+
+The HTTP interface hands the connection over after reading an ``Upgrade: websocket``
+request, and replays the bytes it read; autobahn then redoes the handshake from them,
+as Daphne's WebSocketProtocol does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from autobahn.twisted.websocket import (
+    ConnectionDeny,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
+from autobahn.websocket.types import ConnectionRequest
+from gateways_http.upgrade import UpgradeRequest
+from twisted.internet.defer import Deferred
+
+from gateways_websocket import handshake
+from gateways_websocket._types import WebSocketConnect
+from gateways_websocket.options import WsConfig
+
+if TYPE_CHECKING:
+    from gateways_websocket.server import WebSocketServer
+
+log = logging.getLogger("gateways.websocket")
+
+#: Close codes an application may send (RFC 6455 section 7.4; 1004-1006 and 1015 are
+#: reserved for reporting, never for the wire).
+SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013))
+NO_STATUS = 1005
+
+
+def sendable(code: int) -> bool:
+    return code in SENDABLE_CODES or 3000 <= code <= 4999
+
+
+class PreciseTimer:
+    """Stands in for autobahn's batched timer, which truncates every delay to a whole
+    second (so a 0.5 s ping interval became a ping storm, and timeouts fired up to 1 s
+    early). One asyncio timer per call is cheap enough and exact."""
+
+    def call_later(self, delay: float, func: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(delay, functools.partial(func, *args, **kwargs))
+
+
+class WebSocketFactory(WebSocketServerFactory):
+    """Holds autobahn's per-server options; protocols are built by the upgrade hook."""
+
+    def __init__(self, config: WsConfig) -> None:
+        super().__init__(server="gateways")
+        self._batched_timer = PreciseTimer()
+        self.setProtocolOptions(
+            maxMessagePayloadSize=config.max_message,
+            maxFramePayloadSize=config.max_message,
+            autoPingInterval=config.ping_interval,
+            autoPingTimeout=config.ping_timeout,
+            # Our own timer answers a silent consumer with 503; this one only catches a
+            # peer that never completes the request at all.
+            openHandshakeTimeout=config.connect_timeout + 5,
+            utf8validateIncoming=True,
+            # Origins are policy, decided in onConnect (403); autobahn only parses them.
+            allowedOrigins=["*"],
+            allowNullOrigin=True,
+            failByDrop=False,
+        )
+
+
+class WebSocketProtocol(WebSocketServerProtocol):
+    """A socket from handshake to close. ``reply_channel`` names it on the layer."""
+
+    def __init__(self, server: WebSocketServer, request: UpgradeRequest) -> None:
+        super().__init__()
+        self.server = server
+        self.upgrade = request
+        self.reply_channel = ""
+        self.order = 0
+        self.handshake: Deferred[Any] | None = None
+        self.connect_sent = False
+        self.connect_timer: asyncio.TimerHandle | None = None
+        self.sent_tail: Any = None  # the latest send to the layer, to keep order
+
+    # -- handshake -----------------------------------------------------------------------
+
+    def processHandshake(self) -> None:
+        if self.handshake is not None:
+            return  # frames sent before our answer wait in self.data; never re-parse them
+        super().processHandshake()
+
+    def onConnect(self, request: ConnectionRequest) -> Any:
+        """Check policy, then answer later: the Deferred fires on the consumer's reply."""
+        upgrade = self.upgrade
+        problem = handshake.header_problem(upgrade.headers)
+        if problem:
+            raise ConnectionDeny(400, problem)
+        config = self.server.config
+        if not handshake.origin_allowed(upgrade.headers, upgrade.scheme, config.allowed_origins):
+            raise ConnectionDeny(403, "origin not allowed")
+        if self.server.draining:
+            raise ConnectionDeny(503, "server shutting down")
+        self.handshake = Deferred()
+        self.server.open(self)
+        return self.handshake
+
+    def connect_message(self) -> WebSocketConnect:
+        upgrade = self.upgrade
+        return {
+            "reply_channel": self.reply_channel,
+            "scheme": "wss" if upgrade.scheme == "https" else "ws",
+            "path": upgrade.path,
+            "query_string": upgrade.query_string,
+            "root_path": upgrade.root_path,
+            "headers": upgrade.headers,
+            "client": upgrade.client,
+            "server": upgrade.server,
+            "subprotocols": handshake.subprotocols(upgrade.headers),
+            "order": 0,
+        }
+
+    @property
+    def connecting(self) -> bool:
+        return self.state == self.STATE_CONNECTING and self.handshake is not None
+
+    def _settle(self) -> Deferred[Any] | None:
+        """Take the pending handshake (once) and stop its clock."""
+        if self.connect_timer is not None:
+            self.connect_timer.cancel()
+            self.connect_timer = None
+        deferred, self.handshake = self.handshake, None
+        return deferred
+
+    def accept(self, subprotocol: str | None) -> None:
+        if subprotocol is not None and subprotocol not in self.websocket_protocols:
+            log.error(
+                "%s: the consumer accepted subprotocol %r, which the client did not offer "
+                "(offered: %s); refusing the handshake",
+                self.reply_channel,
+                subprotocol,
+                self.websocket_protocols,
+            )
+            self.reject(500, "bad subprotocol")
+            return
+        deferred = self._settle()
+        if deferred is not None:
+            deferred.callback(subprotocol)
+
+    def reject(self, status: int = 403, reason: str = "Access denied") -> None:
+        deferred = self._settle()
+        if deferred is not None:
+            deferred.errback(ConnectionDeny(status, reason))
+
+    # -- traffic -------------------------------------------------------------------------
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if isBinary:
+            message: dict[str, Any] = {"bytes": payload}
+        else:
+            message = {"text": payload.decode("utf-8")}  # autobahn validated it (else 1007)
+        message.update(reply_channel=self.reply_channel, path=self.upgrade.path)
+        message["order"] = self.next_order()
+        self.server.send(self, "websocket.receive", message)
+
+    def send_text(self, text: str) -> None:
+        self.sendMessage(text.encode("utf-8"), isBinary=False)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sendMessage(data, isBinary=True)
+
+    def close(self, code: int = 1000) -> None:
+        """Close with ``code`` (the handshake, when still pending, is refused instead)."""
+        if self.connecting:
+            self.reject(500 if code == 1011 else 503 if code in (1001, 1013) else 403)
+        elif self.state == self.STATE_OPEN:
+            self.sendCloseFrame(code=code, isReply=False)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self._settle()
+        self.server.closed(self, NO_STATUS if code is None else code)
+
+    def __repr__(self) -> str:
+        return f"<WebSocketProtocol {self.reply_channel or '(no channel)'} {self.upgrade.path}>"
