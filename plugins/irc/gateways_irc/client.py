@@ -1,0 +1,395 @@
+"""One IRC network: a connection of the ``irc`` package's asyncio client, kept alive.
+
+It registers (server password, SASL PLAIN, a free nick), identifies to NickServ, joins
+its channels, turns chat events into messages, and sends what consumers ask for
+through a paced queue. It checks the link with PING (measuring the lag) and, when the
+link dies, reconnects with exponential backoff and joins every channel again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from irc.client_aio import AioConnection, AioReactor
+from jaraco.stream import buffer
+
+from gateways_irc import login
+from gateways_irc.events import receive_fields
+from gateways_irc.flood import TokenBucket
+from gateways_irc.options import Network
+from gateways_irc.text import join_lines, lines_for
+
+log = logging.getLogger("gateways.irc")
+
+RECEIVE_CHANNEL = "irc-client.receive"
+CONNECT_CHANNEL = "irc-client.connect"
+DISCONNECT_CHANNEL = "irc-client.disconnect"
+CONNECT_TIMEOUT = 30.0
+REGISTER_TIMEOUT = 60.0
+VERSION_REPLY = "gateways-irc 0.1.0"
+JOIN_REFUSALS = ("channelisfull", "inviteonlychan", "bannedfromchan", "badchannelkey")
+
+Publish = Callable[[str, dict[str, Any]], None]
+
+
+class Connection(AioConnection):
+    """Decodes what is not UTF-8 as Latin-1 instead of failing on it."""
+
+    buffer_class = buffer.LenientDecodingLineBuffer
+
+
+class Reactor(AioReactor):
+    connection_class = Connection
+
+
+class NetworkClient:
+    def __init__(self, network: Network, reply_channel: str, publish: Publish) -> None:
+        self.network = network
+        self.name = network.name
+        self.label = f"irc[{network.name}]"
+        self.reply_channel = reply_channel
+        self.publish = publish
+        self.reactor = Reactor(loop=asyncio.get_running_loop())
+        self.connection: Any = self.reactor.server()
+        self.wanted: dict[str, str] = {c.split(" ")[0].lower(): c for c in network.channel}
+        self.pending: deque[str] = deque()
+        self.bucket = TokenBucket(network.flood_rate, network.flood_burst)
+        self.ready = asyncio.Event()  # registered: lines may go out
+        self.first_outcome = asyncio.Event()  # the first attempt connected or failed
+        self.lag: float | None = None
+        self.lines_sent = 0
+        self._wake = asyncio.Event()
+        self._emptied = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._ended: asyncio.Future[bool] | None = None
+        self._own_userhost: str | None = None
+        self._nicks: Iterator[str] = iter(())
+        self._pong: tuple[str, asyncio.Event] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._session_tasks: set[asyncio.Task[Any]] = set()
+        self._pings = itertools.count(1)
+        self._add_handlers()
+
+    # -- life --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self.run(), self._tasks, "run")
+        self._spawn(self._send_loop(), self._tasks, "send")
+
+    def _spawn(self, coro: Any, into: set[asyncio.Task[Any]], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"irc {self.name} {what}")
+        into.add(task)
+        task.add_done_callback(self._task_done(into))
+        return task
+
+    def _task_done(self, into: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            into.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s: %s crashed", self.label, task.get_name(), exc_info=task.exception())
+
+        return done
+
+    async def run(self) -> None:
+        """Connect, stay connected, reconnect with exponential backoff until drained."""
+        failures = 0
+        while not self._stop.is_set():
+            registered = await self._session()
+            self.first_outcome.set()
+            if self._stop.is_set():
+                break
+            failures = 0 if registered else failures + 1
+            net = self.network
+            delay = min(net.reconnect_max_delay, net.reconnect_delay * 2 ** max(failures - 1, 0))
+            log.info("%s: reconnecting in %.1fs", self.label, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _session(self) -> bool:
+        """One connection, from opening the socket to losing it; True if it registered."""
+        loop = asyncio.get_running_loop()
+        self._ended = ended = loop.create_future()
+        net = self.network
+        try:
+            await asyncio.wait_for(self._open(), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            log.warning(
+                "%s: cannot connect to %s://%s: %s", self.label, net.scheme, net.address, exc
+            )
+            return False
+        timer = loop.call_later(REGISTER_TIMEOUT, self._registration_timeout)
+        try:
+            return await ended
+        finally:
+            timer.cancel()
+            for task in list(self._session_tasks):
+                task.cancel()
+
+    async def _open(self) -> None:
+        net = self.network
+        self._nicks = login.nick_candidates(net)
+        self._own_userhost = None
+        await self.connection.connect(
+            net.host,
+            net.port,
+            net.nick,
+            password=net.password,
+            username=net.username,
+            ircname=net.realname,
+            connect_factory=login.connect_factory(net),
+        )
+        if net.sasl_username:
+            login.start_sasl(self.connection, net)
+
+    def _registration_timeout(self) -> None:
+        if not self.ready.is_set():
+            log.warning("%s: not registered after %.0fs; dropping", self.label, REGISTER_TIMEOUT)
+            self.drop()
+
+    def drop(self) -> None:
+        """Cut the link at once (dead server); the disconnect event follows."""
+        transport = getattr(self.connection, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    async def drain(self, grace: float) -> None:
+        """Send what is queued (within ``grace``), QUIT, and stop reconnecting."""
+        self._stop.set()
+        if self.ready.is_set() and self.pending:
+            self._emptied.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), grace)
+        if self.pending:
+            log.warning("%s: %d queued line(s) not sent", self.label, len(self.pending))
+        if self.connection.connected:
+            self.connection.quit("gateways shutting down")
+            if self._ended is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._ended), min(grace, 5.0) or 0.1)
+            if self.connection.connected:
+                self.connection.disconnect("gateways shutting down")
+        for task in list(self._tasks | self._session_tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._session_tasks, return_exceptions=True)
+
+    # -- sending -----------------------------------------------------------------------
+
+    def enqueue(self, message: Mapping[str, Any]) -> int:
+        """Queue the lines for a reply or send; raise OutgoingError if it makes none."""
+        lines = lines_for(message, self.source_length())
+        if len(self.pending) + len(lines) > self.network.queue_max:
+            log.warning(
+                "%s: send queue full (%d lines); dropped a %s to %s",
+                self.label,
+                len(self.pending),
+                message.get("type", "message"),
+                message.get("channel"),
+            )
+            return 0
+        self.pending.extend(lines)
+        self._wake.set()
+        return len(lines)
+
+    def source_length(self) -> int:
+        """Bytes of the ``:nick!user@host `` prefix the server adds when relaying our lines
+        (the real one once our own JOIN showed it, else a generous guess)."""
+        nick = self.connection.get_nickname() or self.network.nick
+        userhost = self._own_userhost or f"~{self.network.username[:10]}@{'h' * 63}"
+        return len(f":{nick}!{userhost} ".encode())
+
+    async def _send_loop(self) -> None:
+        while True:
+            if not self.pending or not self.ready.is_set():
+                if not self.pending:
+                    self._emptied.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self.bucket.take()
+            if self.pending and self.ready.is_set():
+                self.connection.send_raw(self.pending.popleft())
+                self.lines_sent += 1
+
+    # -- events ------------------------------------------------------------------------
+
+    def _add_handlers(self) -> None:
+        handlers = {
+            "welcome": self._on_welcome,
+            "nicknameinuse": self._on_nick_refused,
+            "erroneusnickname": self._on_nick_refused,
+            "unavailresource": self._on_nick_refused,
+            "disconnect": self._on_disconnect,
+            "error": self._on_error,
+            "login_failed": self._on_login_failed,
+            "saslsuccess": self._on_sasl_success,
+            "join": self._on_join,
+            "part": self._on_part,
+            "kick": self._on_kick,
+            "pong": self._on_pong,
+            "ctcp": self._on_ctcp,
+            **dict.fromkeys(JOIN_REFUSALS, self._on_join_refused),
+        }
+        for event, handler in handlers.items():
+            self.reactor.add_global_handler(event, handler)
+        self.reactor.add_global_handler("all_events", self._on_any, 10)
+
+    def _own(self, nick: str | None) -> bool:
+        return bool(nick) and str(nick).lower() == str(self.connection.get_nickname()).lower()
+
+    def _connection_event(self) -> dict[str, Any]:
+        return {
+            "reply_channel": self.reply_channel,
+            "network": self.name,
+            "server": self.network.address,
+            "nick": self.connection.get_nickname(),
+        }
+
+    def _on_welcome(self, connection: Any, event: Any) -> None:
+        net = self.network
+        log.info(
+            "%s: connected to %s://%s as %s",
+            self.label,
+            net.scheme,
+            net.address,
+            connection.get_nickname(),
+        )
+        if net.nickserv_password:
+            account = net.nickserv_account or ""
+            connection.privmsg("NickServ", f"IDENTIFY {account} {net.nickserv_password}".strip())
+        for line in join_lines(list(self.wanted.values())):
+            connection.send_raw(line)
+        self.ready.set()
+        self._wake.set()
+        self.first_outcome.set()
+        if net.ping_interval:
+            self._spawn(self._keepalive(), self._session_tasks, "keepalive")
+        self.publish(CONNECT_CHANNEL, self._connection_event())
+
+    def _on_disconnect(self, connection: Any, event: Any) -> None:
+        was_ready = self.ready.is_set()
+        self.ready.clear()
+        reason = event.arguments[0] if event.arguments else ""
+        if was_ready:
+            level = logging.INFO if self._stop.is_set() else logging.WARNING
+            log.log(level, "%s: disconnected from %s %s", self.label, self.network.address, reason)
+            self.publish(DISCONNECT_CHANNEL, self._connection_event())
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(was_ready)
+
+    def _on_error(self, connection: Any, event: Any) -> None:
+        level = logging.INFO if self._stop.is_set() else logging.WARNING
+        log.log(level, "%s: server says ERROR %s", self.label, event.target)
+
+    def _on_login_failed(self, connection: Any, event: Any) -> None:
+        # irc 20.5 puts the reason in ``target`` (as a list) or in ``arguments``.
+        target = event.target if isinstance(event.target, list) else [event.target]
+        reason = " ".join(str(x) for x in [*target, *event.arguments] if x)
+        log.error("%s: SASL login failed: %s", self.label, reason)
+
+    def _on_sasl_success(self, connection: Any, event: Any) -> None:
+        log.info("%s: SASL login as %s succeeded", self.label, self.network.sasl_username)
+
+    def _on_nick_refused(self, connection: Any, event: Any) -> None:
+        refused = event.arguments[0] if event.arguments else "?"
+        if self.ready.is_set():
+            log.warning("%s: nick %s refused: %s", self.label, refused, event.type)
+            return
+        nick = next(self._nicks)
+        log.warning("%s: nick %s refused (%s); trying %s", self.label, refused, event.type, nick)
+        connection.nick(nick)
+
+    def _on_join(self, connection: Any, event: Any) -> None:
+        if not self._own(event.source.nick):
+            return
+        self._own_userhost = event.source.userhost
+        channel = str(event.target)
+        self.wanted.setdefault(channel.lower(), channel)
+        log.info("%s: joined %s", self.label, channel)
+
+    def _on_part(self, connection: Any, event: Any) -> None:
+        if self._own(event.source.nick):
+            self.wanted.pop(str(event.target).lower(), None)
+            log.info("%s: left %s", self.label, event.target)
+
+    def _on_kick(self, connection: Any, event: Any) -> None:
+        if not event.arguments or not self._own(event.arguments[0]):
+            return
+        channel = str(event.target)
+        if not self.network.rejoin_on_kick:
+            self.wanted.pop(channel.lower(), None)
+            log.warning("%s: kicked from %s by %s", self.label, channel, event.source.nick)
+            return
+        delay = self.network.rejoin_delay
+        log.warning("%s: kicked from %s; rejoining in %.1fs", self.label, channel, delay)
+        self._spawn(self._rejoin(channel, delay), self._session_tasks, "rejoin")
+
+    async def _rejoin(self, channel: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # the pause is the manners: no instant rejoin war
+        entry = self.wanted.get(channel.lower(), channel)
+        self.pending.appendleft(join_lines([entry])[0])
+        self._wake.set()
+
+    def _on_join_refused(self, connection: Any, event: Any) -> None:
+        args = [str(a) for a in event.arguments]
+        log.warning("%s: cannot join %s", self.label, " ".join(args) or event.type)
+
+    def _on_ctcp(self, connection: Any, event: Any) -> None:
+        """Answer CTCP VERSION and PING, as clients do (through the paced queue)."""
+        query = str(event.arguments[0]).upper() if event.arguments else ""
+        nick = event.source.nick if event.source else None
+        if not nick or query not in ("VERSION", "PING") or " " in nick:
+            return
+        answer = VERSION_REPLY if query == "VERSION" else " ".join(event.arguments[1:])[:64]
+        answer = answer.replace("\r", "").replace("\n", "").replace("\x01", "")
+        self.pending.append(f"NOTICE {nick} :\x01{query} {answer}\x01")
+        self._wake.set()
+
+    def _on_any(self, connection: Any, event: Any) -> None:
+        fields = receive_fields(event)
+        if fields is None or self._own(fields["user"]):  # our own JOIN/PART echoes
+            return
+        message = {"reply_channel": self.reply_channel, "network": self.name, **fields}
+        message["bot_nick"] = connection.get_nickname()
+        self.publish(RECEIVE_CHANNEL, message)
+
+    # -- keep-alive --------------------------------------------------------------------
+
+    async def _keepalive(self) -> None:
+        """PING every interval; no PONG within the timeout means the link is dead."""
+        loop = asyncio.get_running_loop()
+        net = self.network
+        while True:
+            await asyncio.sleep(net.ping_interval)  # the interval itself is the behaviour
+            token = f"gateways-{next(self._pings)}"
+            answered = asyncio.Event()
+            self._pong = (token, answered)
+            sent = loop.time()
+            self.connection.send_raw(f"PING :{token}")
+            try:
+                await asyncio.wait_for(answered.wait(), net.ping_timeout)
+            except TimeoutError:
+                log.warning(
+                    "%s: no PONG within %.1fs (lag too high); reconnecting",
+                    self.label,
+                    net.ping_timeout,
+                )
+                self.drop()
+                return
+            self.lag = loop.time() - sent
+            slow = self.lag > net.ping_timeout / 2
+            log.log(
+                logging.WARNING if slow else logging.DEBUG, "%s: lag %.3fs", self.label, self.lag
+            )
+
+    def _on_pong(self, connection: Any, event: Any) -> None:
+        if self._pong is None:
+            return
+        token, answered = self._pong
+        if token == event.target or token in map(str, event.arguments):
+            answered.set()
