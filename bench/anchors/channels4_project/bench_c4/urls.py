@@ -1,0 +1,3 @@
+"""Unused (HTTP is answered by Channels consumers), but Django wants it."""
+
+urlpatterns = []
