@@ -7,20 +7,24 @@ from gateways import route
 
 
 async def hello(message, name):
-    await message.reply({
-        "status": 200,
-        "headers": [[b"content-type", b"text/plain; charset=utf-8"]],
-        "content": f"hello {name}\n".encode(),
-    })
+    await message.reply(
+        {
+            "status": 200,
+            "headers": [[b"content-type", b"text/plain; charset=utf-8"]],
+            "content": f"hello {name}\n".encode(),
+        }
+    )
 
 
 def echo(message):
     # A sync consumer: it runs in a thread and its calls block.
-    message.reply({
-        "status": 200,
-        "headers": [[b"content-type", b"application/octet-stream"]],
-        "content": message["body"],
-    })
+    message.reply(
+        {
+            "status": 200,
+            "headers": [[b"content-type", b"application/octet-stream"]],
+            "content": message["body"],
+        }
+    )
 
 
 routes = [

@@ -38,7 +38,9 @@ async def test_a_plugin_adds_a_scheme(host):
 
 
 def test_unknown_scheme_lists_the_installed_ones(host):
-    with pytest.raises(ValueError, match=r"no installed layer handles nope:// \(installed: .*loud://"):
+    with pytest.raises(
+        ValueError, match=r"no installed layer handles nope:// \(installed: .*loud://"
+    ):
         get_layer("nope://", host)
 
 

@@ -99,8 +99,9 @@ def test_a_port_in_use_fails_with_status_1_and_a_one_line_reason(gateways_proces
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        process = gateways_process("serve", "core_app:routes", *PLUGIN, "--line-port", port,
-                                   ready=None)
+        process = gateways_process(
+            "serve", "core_app:routes", *PLUGIN, "--line-port", port, ready=None
+        )
         assert process.wait(timeout=20) == 1
     assert "serve failed: [Errno 98]" in process.output
     assert "Traceback" not in process.output
