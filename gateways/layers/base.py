@@ -110,23 +110,36 @@ class BaseChannelLayer:
         group_expiry: float = 86400,
         capacity: int = 100,
         channel_capacity: Mapping[str, int] | None = None,
+        inbox_capacity: int = 10_000,
         max_message_size: int = 1024 * 1024,
         durable_channels: Iterable[str] = ("email.*",),
     ) -> None:
         for setting, value in (("expiry", expiry), ("group_expiry", group_expiry)):
             if not value > 0:
                 raise ValueError(f"layer setting {setting} must be positive, got {value!r}")
-        if not capacity > 0:
-            raise ValueError(f"layer setting capacity must be positive, got {capacity!r}")
+        for setting, size in (("capacity", capacity), ("inbox_capacity", inbox_capacity)):
+            if not size > 0:
+                raise ValueError(f"layer setting {setting} must be positive, got {size!r}")
         self.expiry = float(expiry)
         self.group_expiry = float(group_expiry)
         self.capacity = int(capacity)
         self.capacities = GlobTable(channel_capacity, self.capacity)
+        self.inbox_capacities = GlobTable(channel_capacity, int(inbox_capacity))
         self.max_message_size = int(max_message_size)
         self.durable = durable_matcher(durable_channels)
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
+
+    def capacity_of(self, channel: str) -> int:
+        """How many messages the queue holding ``channel`` takes.
+
+        Every ``prefix!suffix`` channel of a process lives in that process's ``prefix!``
+        inbox, so one broadcast to a thousand sockets of one process lands in one queue: the
+        inbox gets its own, larger capacity (``channel_capacity`` globs still apply to it).
+        """
+        queue = real_channel(channel)
+        return self.capacities[channel] if queue == channel else self.inbox_capacities[queue]
 
     # -- wire format -------------------------------------------------------------------
 

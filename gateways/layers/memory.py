@@ -42,7 +42,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
             queue = self._queues[key] = deque()
         else:
             self._prune(queue, now)
-        if len(queue) >= self.capacities[channel]:
+        if len(queue) >= self.capacity_of(channel):
             raise ChannelFull(f"channel {channel!r} is full ({len(queue)} messages)")
         queue.append((now + self.expiry, channel, data))
         self._wake(key)

@@ -8,7 +8,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-_NUMBERS = {"expiry": float, "group_expiry": float, "capacity": int, "max_message_size": int}
+_NUMBERS = {
+    "expiry": float,
+    "group_expiry": float,
+    "capacity": int,
+    "inbox_capacity": int,
+    "max_message_size": int,
+}
 
 
 def _number(key: str, value: str) -> float | int:

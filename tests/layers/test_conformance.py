@@ -147,6 +147,25 @@ async def test_per_channel_capacity_by_glob(make_layer):
         await layer.send("small", {})
 
 
+async def test_a_process_inbox_holds_more_than_one_channel_capacity(make_layer):
+    # A broadcast to many sockets of one process must not overflow at ``capacity``.
+    layer = make_layer(capacity=2, inbox_capacity=6)
+    names = [await layer.new_channel("test.reply") for _ in range(6)]
+    for name in names:
+        await layer.send(name, {"to": name})
+    with pytest.raises(ChannelFull):
+        await layer.send(names[0], {"to": "one too many"})
+    assert [(await layer.receive([name]))[1]["to"] for name in names] == names
+
+
+async def test_inbox_capacity_follows_channel_capacity_globs(make_layer):
+    layer = make_layer(inbox_capacity=6, channel_capacity={"test.small.*": 1})
+    name = await layer.new_channel("test.small")
+    await layer.send(name, {})
+    with pytest.raises(ChannelFull):
+        await layer.send(name, {})
+
+
 async def test_messages_expire(make_layer):
     layer = make_layer(expiry=0.2)
     await layer.send("test.expire", {"old": True})

@@ -126,7 +126,7 @@ class RedisChannelLayer(BaseChannelLayer):
     async def _send(self, channel: str, data: bytes) -> None:
         key = self._list_key(channel)
         delivery_id = secrets.token_hex(8) if self.durable[channel] else ""
-        capacity = self.capacities[channel]
+        capacity = self.capacity_of(channel)
         shard = self._shard_of(key)
         queued = await shard.script(
             "send",
@@ -308,7 +308,7 @@ class RedisChannelLayer(BaseChannelLayer):
             list_key = self._list_key(channel)
             keys, args = calls.setdefault(self.ring[list_key], ([], []))
             keys.append(list_key)
-            args += [self.capacities[channel], channel]
+            args += [self.capacity_of(channel), channel]
         ttl = int(self.expiry * 1000)
         await asyncio.gather(
             *(
