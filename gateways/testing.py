@@ -59,7 +59,11 @@ class GatewaysProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if ready:
-            self.wait_for(ready, timeout)
+            try:
+                self.wait_for(ready, timeout)
+            except BaseException:
+                self.kill()  # nobody holds this object yet to stop it
+                raise
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -133,10 +137,14 @@ class GatewaysProcess:
     def __enter__(self) -> GatewaysProcess:
         return self
 
+    def kill(self) -> None:
+        """End the process at once, reaping it (for clean-up after a failure)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._reader.join(5)
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(5)
+        self.kill()
