@@ -103,6 +103,11 @@ class BaseChannelLayer:
     #: ``serve`` runs workers itself and ``gateways worker`` refuses to start.
     process_local = False
 
+    #: Seconds a durable message taken but not acknowledged stays hidden before it is
+    #: delivered again; None for layers that never redeliver. A consumer that holds a
+    #: message longer (an email retrying its relay) acks early to avoid a second delivery.
+    visibility_timeout: float | None = None
+
     def __init__(
         self,
         *,

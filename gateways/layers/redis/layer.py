@@ -71,6 +71,7 @@ class RedisChannelLayer(BaseChannelLayer):
         if not shards:
             raise ValueError("a redis layer needs at least one server")
         self.prefix = prefix
+        self.visibility_timeout = float(visibility_timeout)
         self.visibility_ms = int(visibility_timeout * 1000)
         self.durable_ms = int(durable_expiry * 1000)
         self.durable_poll = durable_poll

@@ -126,9 +126,9 @@ class Lease:
     def __init__(self, layer: BaseChannelLayer, channel: str, content: dict[str, Any]) -> None:
         self.layer, self.channel, self.content = layer, channel, content
         self.held = bool(layer.durable[channel])
-        visibility_ms = getattr(layer, "visibility_ms", None)  # the Redis layer's setting
+        visibility = layer.visibility_timeout
         now = asyncio.get_running_loop().time()
-        self.deadline = now + 0.8 * visibility_ms / 1000 if visibility_ms else None
+        self.deadline = now + 0.8 * visibility if visibility else None
 
     async def release(self) -> None:
         if self.held:
