@@ -54,6 +54,7 @@ class GatewaysProcess:
             env=environment,
             cwd=cwd,
             text=True,
+            errors="replace",
             bufsize=1,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.layers",
+    "tests.fixtures.tls",
     "tests.fixtures.processes",
     "tests.fixtures.redis_server",
     "tests.fixtures.ircd",
