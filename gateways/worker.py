@@ -10,7 +10,6 @@ one after another, in the order received; everything else runs concurrently up t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
@@ -20,6 +19,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from gateways.layers.base import BaseChannelLayer
+from gateways.layers.receiving import receive_forever
 from gateways.message import Message, SyncMessage
 from gateways.plugins import PluginHost, gather_results
 from gateways.routing import Consumer, Routing
@@ -28,8 +28,6 @@ log = logging.getLogger("gateways.worker")
 
 #: How long one receive waits before the loop checks whether it should stop.
 POLL_SECONDS = 1.0
-#: Longest pause between attempts while the layer is unreachable.
-MAX_BACKOFF_SECONDS = 5.0
 
 
 def select_channels(
@@ -95,25 +93,14 @@ class Worker:
         return len(self._tasks)
 
     async def _receive_loop(self) -> None:
-        backoff = 0.0
-        while not self._stopping.is_set():
-            await self._slots.acquire()
-            try:
-                channel, content = await self.layer.receive(self.channels, timeout=POLL_SECONDS)
-            except (ConnectionError, OSError) as exc:
-                self._slots.release()
-                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
-                log.warning(
-                    "%s: layer unreachable (%s); retrying in %.1fs", self.name, exc, backoff
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                continue
-            backoff = 0.0
-            if channel is None or content is None:
-                self._slots.release()
-                continue
+        # A slot is taken before each receive: a busy worker leaves messages to others.
+        await self._slots.acquire()
+        async for channel, content in receive_forever(
+            self.layer, self.channels, name=self.name, timeout=POLL_SECONDS, stopping=self._stopping
+        ):
             self._start(channel, content)
+            await self._slots.acquire()
+        self._slots.release()
 
     def _start(self, channel: str, content: dict[str, Any]) -> None:
         key = (

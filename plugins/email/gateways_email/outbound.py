@@ -11,7 +11,6 @@ that support it: a message is acknowledged only once it is delivered or given up
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from gateways_email._types import EmailSendFailed
 from gateways_email.compose import InvalidEmail, Outgoing, compose
 
 from gateways.layers import BaseChannelLayer
+from gateways.layers.receiving import receive_forever
 
 log = logging.getLogger("gateways.email.outbound")
 
@@ -178,25 +178,15 @@ class Outbound:
             log.error("the email.send loop died", exc_info=task.exception())
 
     async def _receive_loop(self) -> None:
-        backoff = 0.0
-        while not self._stopping.is_set():
-            await self._slots.acquire()
-            try:
-                channel, content = await self.layer.receive([SEND_CHANNEL], POLL_SECONDS)
-            except (ConnectionError, OSError) as exc:
-                self._slots.release()
-                backoff = min(5.0, backoff * 2 or 0.1)
-                log.warning("layer unreachable (%s); retrying in %.1fs", exc, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                continue
-            backoff = 0.0
-            if channel is None or content is None:
-                self._slots.release()
-                continue
+        await self._slots.acquire()
+        async for channel, content in receive_forever(
+            self.layer, [SEND_CHANNEL], name="email", timeout=POLL_SECONDS, stopping=self._stopping
+        ):
             task = asyncio.create_task(self._handle(channel, content))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
+            await self._slots.acquire()
+        self._slots.release()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

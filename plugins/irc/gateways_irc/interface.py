@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateways.layers import BaseChannelLayer
+from gateways.layers.receiving import receive_forever
 from gateways_irc import options
 from gateways_irc.client import NetworkClient
 from gateways_irc.publisher import Publisher
@@ -33,7 +34,6 @@ SEND_CHANNEL = "irc-client.send"
 REPLY_PREFIX = "irc-client.reply"
 POLL_SECONDS = 1.0
 FIRST_CONNECT_WAIT = 10.0
-MAX_BACKOFF = 5.0
 
 
 def network_channel(network: str) -> str:
@@ -90,19 +90,10 @@ class IrcInterface:
             log.error("irc: the receive loop crashed", exc_info=task.exception())
 
     async def _receive_loop(self) -> None:
-        backoff = 0.0
-        while not self._stopping.is_set():
-            try:
-                channel, content = await self.layer.receive(self.receive_on, POLL_SECONDS)
-            except (ConnectionError, OSError) as exc:
-                backoff = min(MAX_BACKOFF, backoff * 2 or 0.1)
-                log.warning("irc: layer unreachable (%s); retrying in %.1fs", exc, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                continue
-            backoff = 0.0
-            if channel is not None and content is not None:
-                await self._dispatch(channel, content)
+        async for channel, content in receive_forever(
+            self.layer, self.receive_on, name="irc", timeout=POLL_SECONDS, stopping=self._stopping
+        ):
+            await self._dispatch(channel, content)
 
     async def _dispatch(self, channel: str, content: dict[str, Any]) -> None:
         client = self.clients.get(channel)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateways.layers import BaseChannelLayer, ChannelFull, MessageTooLarge
+from gateways.layers.receiving import receive_forever
 from gateways_websocket.options import WsConfig
 from gateways_websocket.protocol import WebSocketFactory, WebSocketProtocol
 from gateways_websocket.replies import apply_reply
@@ -22,7 +23,6 @@ log = logging.getLogger("gateways.websocket")
 
 #: How long one receive waits before the loop checks whether it should stop.
 POLL_SECONDS = 5.0
-MAX_BACKOFF_SECONDS = 5.0
 DRAIN_CODE = 1001  # going away
 
 
@@ -171,18 +171,9 @@ class WebSocketServer:
     # -- from the layer -------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        backoff = 0.0
-        while True:
-            try:
-                channel, message = await self.layer.receive([self.prefix], timeout=POLL_SECONDS)
-            except (ConnectionError, OSError) as exc:
-                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
-                log.warning("websocket: layer unreachable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                continue
-            backoff = 0.0
-            if channel is None or message is None:
-                continue
+        async for channel, message in receive_forever(
+            self.layer, [self.prefix], name="websocket", timeout=POLL_SECONDS
+        ):
             socket = self.sockets.get(channel)
             if socket is None:
                 log.debug("reply for a closed socket on %s dropped", channel)
