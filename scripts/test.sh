@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers for the tests: Redis, an IRC server, an SMTP test client (Debian packages).
+# Real peers for the tests: Redis, IRC servers (ngircd; InspIRCd + Anope services for
+# SASL/NickServ), an SMTP test client (Debian packages).
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
-for pair in redis-server:redis-server ngircd:ngircd swaks:swaks; do
+for pair in redis-server:redis-server ngircd:ngircd inspircd:inspircd anope:anope swaks:swaks; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
 done
 if ((${#missing[@]})); then

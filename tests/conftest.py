@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.redis_server",
     "tests.fixtures.ircd",
+    "tests.fixtures.inspircd",
     "tests.fixtures.smtp",
     "tests.fixtures.http",
 ]

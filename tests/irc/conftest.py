@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateways.testing import GatewaysProcess
+from tests.fixtures.inspircd import ServicesIrcd
 from tests.fixtures.ircd import Ircd
 
 CHANNEL = "#test"
@@ -18,7 +19,9 @@ def start_bot(gateways_process: Callable[..., GatewaysProcess]) -> Callable[...,
     """``start_bot(ircd, "--irc-flood-rate", "0")``: a bot called ``bot`` in ``#test``,
     reconnecting quickly; returns once it joined (``gateways ready``)."""
 
-    def start(ircd: Ircd | None, *extra: str, nick: str = "bot", **kwargs: Any) -> GatewaysProcess:
+    def start(
+        ircd: Ircd | ServicesIrcd | None, *extra: str, nick: str = "bot", **kwargs: Any
+    ) -> GatewaysProcess:
         args = ["serve", "irc_app:routes", "--plugin", "irc"]
         if ircd is not None:
             args += ["--irc-server", ircd.address, "--irc-network", "testnet"]

@@ -1,14 +1,13 @@
 """Getting onto a network: server password, TLS, SASL PLAIN, NickServ, several networks
-from the config file, and clear errors for bad settings."""
+from the config file, and clear errors for bad settings. SASL and real NickServ run
+against InspIRCd + Anope (``services_ircd``); the rest against ngircd."""
 
 from __future__ import annotations
 
-import base64
-import socketserver
-import threading
-
 from tests.fixtures.ircd import IrcUser
 from tests.irc.conftest import CHANNEL, bot_joined
+
+ACCOUNT_CAPS = ["extended-join", "account-notify"]  # so JOINs and ACCOUNT name the account
 
 
 def test_server_password(make_ircd, irc_user, start_bot):
@@ -61,57 +60,35 @@ def test_sasl_on_a_server_without_it_fails_clearly_and_goes_on(ircd, irc_user, s
     bot_joined(alice)
 
 
-class SaslServer(socketserver.StreamRequestHandler):
-    """A scripted IRC server that speaks SASL PLAIN (ngircd has no SASL; services
-    would be needed): records what the client sends, over a real socket."""
-
-    received: list[str]
-
-    def send(self, line: str) -> None:
-        self.wfile.write(line.encode() + b"\r\n")
-
-    def handle(self) -> None:
-        for raw in self.rfile:
-            line = raw.decode().rstrip("\r\n")
-            self.server.received.append(line)  # type: ignore[attr-defined]
-            if line == "CAP LS":
-                self.send(":sasl.test CAP * LS :multi-prefix sasl")
-            elif line.startswith("CAP REQ"):
-                self.send(":sasl.test CAP * ACK :sasl")
-            elif line == "AUTHENTICATE PLAIN":
-                self.send("AUTHENTICATE +")
-            elif line.startswith("AUTHENTICATE "):
-                self.send(":sasl.test 900 bot bot!bot@host acct :You are now logged in")
-                self.send(":sasl.test 903 bot :SASL authentication successful")
-            elif line == "CAP END":
-                self.send(":sasl.test 001 bot :Welcome bot!bot@host")
-            elif line.startswith("QUIT"):
-                return
+def test_sasl_plain_login_on_a_real_server(services_ircd, irc_user, start_bot):
+    services_ircd.register("acct", "sesame42")
+    alice = irc_user(services_ircd, "alice", [CHANNEL], caps=ACCOUNT_CAPS)
+    bot = start_bot(services_ircd, "--irc-sasl-username", "acct", "--irc-sasl-password", "sesame42")
+    # extended-join: the server itself says which account the bot is logged in as
+    alice.wait_for(rf"^:bot!\S+ JOIN {CHANNEL} acct :")
+    bot.wait_for(r"SASL login as acct succeeded")
+    # CAP LS went first, so the server held registration until SASL was done
+    assert bot.output.index("SASL login as acct") < bot.output.index("connected to irc://")
 
 
-def test_sasl_plain_exchange(start_bot):
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SaslServer)
-    server.daemon_threads = True
-    server.received = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        address = f"127.0.0.1:{server.server_address[1]}"
-        bot = start_bot(
-            None,
-            *("--irc-server", address, "--irc-nick", "bot"),
-            *("--irc-sasl-username", "acct", "--irc-sasl-password", "pw"),
-        )
-        bot.wait_for(r"SASL login as acct succeeded")
-        bot.wait_for(r"connected to irc://")
-        lines = server.received  # type: ignore[attr-defined]
-        assert lines[0] == "CAP LS"  # before NICK/USER, so registration waits for SASL
-        assert lines.index("CAP LS") < lines.index("NICK bot") < lines.index("CAP END")
-        token = next(x for x in lines if x.startswith("AUTHENTICATE ") and "PLAIN" not in x)
-        assert base64.b64decode(token.split(" ")[1]) == b"\0acct\0pw"
-        assert not any(x.startswith("PASS") for x in lines)
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_sasl_wrong_password_fails_clearly_and_goes_on(services_ircd, irc_user, start_bot):
+    services_ircd.register("acct", "sesame42")
+    alice = irc_user(services_ircd, "alice", [CHANNEL], caps=ACCOUNT_CAPS)
+    bot = start_bot(services_ircd, "--irc-sasl-username", "acct", "--irc-sasl-password", "wrong")
+    bot.wait_for(r"SASL login failed: .*(?i:authentication failed)")
+    alice.wait_for(rf"^:bot!\S+ JOIN {CHANNEL} \* :")  # joined, logged in as nobody
+    assert "SASL login as" not in bot.output
+
+
+def test_nickserv_identify_on_real_services(services_ircd, irc_user, start_bot):
+    services_ircd.register("botacct", "hunter22")
+    alice = irc_user(services_ircd, "alice", [CHANNEL], caps=ACCOUNT_CAPS)
+    start_bot(
+        services_ircd, "--irc-nickserv-password", "hunter22", "--irc-nickserv-account", "botacct"
+    )
+    # NickServ logs the bot in before its JOIN (extended-join names the account) or
+    # after it (account-notify)
+    alice.wait_for(rf"^:bot!\S+ (JOIN {CHANNEL} botacct :|ACCOUNT :?botacct$)")
 
 
 def test_several_networks_from_the_config_file(make_ircd, irc_user, start_bot, tmp_path):
