@@ -96,11 +96,20 @@ class Worker:
         # A slot is taken before each receive: a busy worker leaves messages to others.
         await self._slots.acquire()
         async for channel, content in receive_forever(
-            self.layer, self.channels, name=self.name, timeout=POLL_SECONDS, stopping=self._stopping
+            self.layer,
+            self.channels,
+            name=self.name,
+            timeout=POLL_SECONDS,
+            stopping=self._stopping,
+            room=self._room,  # ready messages come several per round trip when slots allow
         ):
             self._start(channel, content)
             await self._slots.acquire()
         self._slots.release()
+
+    def _room(self) -> int:
+        """Messages this worker can start now (the slot taken for the receive included)."""
+        return self.concurrency - len(self._tasks)
 
     def _start(self, channel: str, content: dict[str, Any]) -> None:
         key = (

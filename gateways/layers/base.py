@@ -194,6 +194,19 @@ class BaseChannelLayer:
             raise ValueError("a full process-specific channel must be received on its own")
         return await self._receive_specific(specific[0], timeout)
 
+    async def receive_many(
+        self, channels: Iterable[str], limit: int, timeout: float | None = None
+    ) -> list[tuple[str, Message]]:
+        """Up to ``limit`` messages at once: the first to arrive, with whatever else is
+        ready on the same channel in the same round trip; ``[]`` on timeout.
+
+        For a caller that starts every message it gets at once (a worker with that many
+        free slots), so the messages are as good as taken by that many receives; nothing
+        is held back. Layers that cannot do better return one message.
+        """
+        channel, message = await self.receive(channels, timeout)
+        return [] if channel is None or message is None else [(channel, message)]
+
     async def new_channel(self, prefix: str = "specific") -> str:
         """A fresh process-specific name that only this layer object receives."""
         name = f"{prefix}.{self.client_prefix}!{secrets.token_hex(8)}"

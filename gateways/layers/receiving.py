@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from gateways.layers.base import BaseChannelLayer
@@ -29,25 +29,33 @@ async def receive_forever(
     name: str,
     timeout: float | None = None,
     stopping: asyncio.Event | None = None,
+    room: Callable[[], int] | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Yield ``(channel, message)`` from ``channels`` until ``stopping`` is set.
 
     ``timeout`` bounds each receive, so a set ``stopping`` is seen within that time;
-    without ``stopping`` the loop ends only when its task is cancelled.
+    without ``stopping`` the loop ends only when its task is cancelled. ``room`` says how
+    many messages the caller can start at once: then one round trip may take that many
+    (``receive_many``); the caller must start each one it is given right away.
     """
     names = list(channels)
     backoff = 0.0
     while stopping is None or not stopping.is_set():
         try:
-            channel, message = await layer.receive(names, timeout)
+            found: Sequence[tuple[str, dict[str, Any]] | tuple[None, None]]
+            if room is None:
+                found = [await layer.receive(names, timeout)]
+            else:
+                found = await layer.receive_many(names, max(1, room()), timeout)
         except (ConnectionError, OSError) as exc:
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
             log.warning("%s: layer unreachable (%s); retrying in %.1fs", name, exc, backoff)
             await _pause(backoff, stopping)
             continue
         backoff = 0.0
-        if channel is not None and message is not None:
-            yield channel, message
+        for channel, message in found:
+            if channel is not None and message is not None:
+                yield channel, message
 
 
 async def _pause(seconds: float, stopping: asyncio.Event | None) -> None:

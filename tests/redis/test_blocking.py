@@ -88,3 +88,45 @@ async def test_a_cancelled_receive_loses_no_message(redis_server, redis_layer_ur
         except asyncio.CancelledError:
             got = await layer.receive(["test.cancel"], timeout=2)  # given back
         assert got == ("test.cancel", {"i": i})
+
+
+async def test_receive_many_takes_what_is_ready_in_one_round_trip(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = open_layer(redis_layer_url)
+    for i in range(5):
+        await layer.send("test.many", {"i": i})
+    reset_stats(redis_server)
+    got = await layer.receive_many(["test.many", "test.other"], 3, timeout=1)
+    assert got == [("test.many", {"i": i}) for i in range(3)]
+    assert commands(redis_server, "blmpop") == 1
+    assert await layer.receive_many(["test.many"], 10, timeout=1) == [
+        ("test.many", {"i": i}) for i in (3, 4)
+    ]
+    assert await layer.receive_many(["test.many"], 10, timeout=0.1) == []
+
+
+async def test_receive_many_takes_one_where_batches_are_not_safe(redis_layer_url, open_layer):
+    layer = open_layer(redis_layer_url)
+    reply = await layer.new_channel("reply")
+    for i in range(3):
+        await layer.send("email.receive", {"i": i})  # durable: acked one by one
+        await layer.send(reply, {"i": i})
+    assert len(await layer.receive_many(["email.receive"], 10, timeout=1)) == 1
+    assert len(await layer.receive_many([reply], 10, timeout=1)) == 1
+
+
+async def test_a_cancelled_receive_many_gives_everything_back_in_order(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = open_layer(redis_layer_url)
+    for round_ in range(10):
+        waiting = asyncio.ensure_future(layer.receive_many(["test.back"], 5, timeout=10))
+        await wait_blocked([redis_server])
+        await layer.send("test.back", {"i": 0})
+        waiting.cancel()  # maybe before, maybe after the pop took the message
+        try:
+            got = await waiting
+        except asyncio.CancelledError:
+            got = await layer.receive_many(["test.back"], 5, timeout=2)
+        assert got == [("test.back", {"i": 0})], round_

@@ -26,17 +26,19 @@ def test_tls_options_go_to_redis_py_and_layer_settings_are_typed():
         "&encryption_keys=a,b&durable=jobs.*&channel_capacity=http.*:500"
     )
     assert layer.shards[0].name == "h:6380/1"
-    pool = layer.shards[0].commands.connection_pool
-    assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.pem"
-    assert pool.connection_class.__name__ == "SSLConnection"
+    endpoint = layer.shards[0].endpoint  # redis-py reads the URL's connection settings
+    assert (endpoint.host, endpoint.port, endpoint.db) == ("h", 6380, 1)
+    assert endpoint.tls.ca_certs == "/ca.pem"
     assert (layer.visibility_ms, layer.batch) == (5000, 7)
     assert layer.durable["jobs.x"] and layer.capacities["http.request"] == 500
 
 
-def test_blocking_connections_have_no_socket_timeout():
-    layer = get_layer("redis://h/0?socket_timeout=0.5")
-    assert layer.shards[0].blocking.connection_kwargs["socket_timeout"] is None
-    assert layer.shards[0].commands.connection_pool.connection_kwargs["socket_timeout"] == 0.5
+def test_credentials_and_client_name_come_from_the_url():
+    layer = get_layer("redis://ann:pw@h/3?client_name=iface&socket_timeout=0.5")
+    endpoint = layer.shards[0].endpoint
+    assert (endpoint.username, endpoint.password, endpoint.db) == ("ann", "pw", 3)
+    assert endpoint.client_name == "iface" and endpoint.tls is None
+    assert layer.shards[0].socket_timeout == 0.5  # commands; blocking pops have none
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,17 @@
 Layout in Redis (``prefix`` defaults to ``gateways:``):
 
 - ``{prefix}c:{channel}`` a list of entries; a ``prefix!`` channel's list holds every
-  channel under that process prefix. Its TTL is the newest entry's lifetime, so an
-  abandoned list vanishes with its last message.
-- ``{prefix}g:{group}`` a sorted set of member channels scored by when they lapse.
+  channel under that process prefix. Its TTL is at least its newest entry's lifetime
+  and at most twice the expiry past it, so an abandoned list vanishes by itself.
+- ``{prefix}g:{group}`` a sorted set of member channels scored by when they lapse; each
+  shard holds the members whose lists it holds (a group is spread like its members);
+  ``{prefix}gt:{group}`` beside it says until when all those lists are known to live.
 - durable channels add ``{prefix}h:{channel}`` (in-flight delivery ids scored by when
   they become visible again) and ``{prefix}m:{channel}`` (their entries and attempts).
 
-Each key lives on the shard the hash ring picks for it; a process's ``prefix!`` list and
-a group are single keys, so each lives whole on one shard.
+Each key lives on the shard the hash ring picks for it; a process's ``prefix!`` list is a
+single key, so it lives whole on one shard. A group's memberships live with their
+members' lists.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gateways.layers.base import BaseChannelLayer, Message, real_channel
+from gateways.layers.base import BaseChannelLayer, Message, real_channel, validate_channel_name
 from gateways.layers.errors import ChannelFull, LayerUnavailable
 from gateways.layers.redis import entries
+from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.settings import ShardAddress
 from gateways.layers.redis.shard import Shard
@@ -36,7 +40,7 @@ DELIVERY_KEY = "__delivery__"
 #: Longest single blocking pop; longer waits are several pops in a row.
 MAX_BLOCK = 30.0
 #: Members per group_send script call (bounds how long one script holds a server).
-GROUP_CHUNK = 1000
+GROUP_CHUNK = 2000
 
 Found = tuple[entries.Entry, int, str]  # entry, delivery attempt (0: not durable), id
 
@@ -82,11 +86,18 @@ class RedisChannelLayer(BaseChannelLayer):
                 max_connections=max_connections,
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_connect_timeout,
+                expiry_ms=int(self.expiry * 1000),
             )
             for address in shards
         ]
         self.ring = HashRing([address.name for address in shards])
         self._fernet = _multi_fernet(encryption_keys)
+        #: Capacity rules for the group_send script (see capacities.py).
+        self._sizes = capacity_args(
+            self.capacity,
+            self.inbox_capacities.default,
+            options.get("channel_capacity"),
+        )
         self._buffers: dict[str, deque[bytes]] = {}
 
     def __repr__(self) -> str:
@@ -125,14 +136,17 @@ class RedisChannelLayer(BaseChannelLayer):
     # -- send ----------------------------------------------------------------------------
 
     async def _send(self, channel: str, data: bytes) -> None:
-        key = self._list_key(channel)
-        delivery_id = secrets.token_hex(8) if self.durable[channel] else ""
+        # A process's inbox is one list, durable or not as a whole (as its receiver reads
+        # it); looking it up by the inbox also keeps per-reply names out of the caches.
+        queue = real_channel(channel)
+        key = self._list_key(queue)
+        delivery_id = secrets.token_hex(8) if self.durable[queue] else ""
         capacity = self.capacity_of(channel)
         shard = self._shard_of(key)
         queued = await shard.script(
             "send",
             [key],
-            [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(channel)],
+            [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(queue)],
         )
         if not queued:
             raise ChannelFull(f"channel {channel!r} is full ({capacity} messages)")
@@ -157,6 +171,34 @@ class RedisChannelLayer(BaseChannelLayer):
     ) -> tuple[str, bytes] | tuple[None, None]:
         found = await self._receive_entry(channels, timeout)
         return (None, None) if found is None else (found[0].channel, found[0].data)
+
+    async def receive_many(
+        self, channels: Iterable[str], limit: int, timeout: float | None = None
+    ) -> list[tuple[str, Message]]:
+        """Plain channels on one shard: one ``BLMPOP`` takes up to ``limit`` ready
+        messages of a channel. Anything else takes one, as :meth:`receive` does."""
+        if isinstance(channels, str):
+            raise TypeError("receive_many() takes a list of channel names, not one str")
+        names = [validate_channel_name(c, receive=True) for c in channels]
+        plan = self._plan(names)
+        if limit <= 1 or len(plan) != 1 or any("!" in c or self.durable[c] for c in names):
+            return await super().receive_many(names, limit, timeout)
+        shard, keys = plan[0][0], [self._list_key(c) for c in plan[0][1]]
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            remaining = MAX_BLOCK if deadline is None else deadline - loop.time()
+            if remaining < 0.01:  # a blocking pop cannot wait less: look once
+                return await super().receive_many(names, 1, 0)
+            popped = await shard.blocking_pop_many(
+                random.sample(keys, len(keys)), min(remaining, MAX_BLOCK), limit
+            )
+            live = [] if popped is None else [r for r in popped[1] if not shard.expired(r)]
+            if live:
+                return [self._decoded(entries.parse(raw)) for raw in live]
+
+    def _decoded(self, entry: entries.Entry) -> tuple[str, Message]:
+        return entry.channel, self.deserialize(entry.data)
 
     async def _receive_entry(self, channels: list[str], timeout: float | None) -> Found | None:
         buffered = self._take_buffered(channels)
@@ -207,7 +249,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 key = self._list_key(channel)
                 keys += [key, f"{self.prefix}h:{channel}", f"{self.prefix}m:{channel}"]
                 modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
-            args = [
+            args: list[str | int] = [
                 modes,
                 self.batch,
                 self.visibility_ms,
@@ -286,42 +328,37 @@ class RedisChannelLayer(BaseChannelLayer):
 
     # -- groups --------------------------------------------------------------------------
 
-    def _group_key(self, group: str) -> str:
-        return f"{self.prefix}g:{group}"
+    def _group_keys(self, group: str) -> list[str]:
+        """The group's members on a shard, and its marker there (see scripts.py)."""
+        return [f"{self.prefix}g:{group}", f"{self.prefix}gt:{group}"]
+
+    def _member_shard(self, channel: str) -> Shard:
+        """A membership lives on the shard of the member's list, so a group_send is one
+        script per shard that reads its members and pushes to them in place."""
+        return self._shard_of(self._list_key(channel))
 
     async def _group_add(self, group: str, channel: str) -> None:
-        key = self._group_key(group)
         ms = int(self.group_expiry * 1000)
-        await self._shard_of(key).script("group_add", [key], [channel, ms])
+        shard = self._member_shard(channel)
+        await shard.script("group_add", self._group_keys(group), [channel, ms])
 
     async def _group_discard(self, group: str, channel: str) -> None:
-        key = self._group_key(group)
-        shard = self._shard_of(key)
-        with shard.reachable():
-            await shard.commands.zrem(key, channel)
+        await self._member_shard(channel).call(b"ZREM", self._group_keys(group)[0], channel)
 
     async def _group_send(self, group: str, data: bytes) -> None:
-        key = self._group_key(group)
-        members = await self._shard_of(key).script("group_members", [key], [])
-        calls: dict[int, tuple[list[str], list[Any]]] = {}
-        for member in members:
-            channel = member.decode()
-            list_key = self._list_key(channel)
-            keys, args = calls.setdefault(self.ring[list_key], ([], []))
-            keys.append(list_key)
-            args += [self.capacity_of(channel), channel]
-        ttl = int(self.expiry * 1000)
-        await asyncio.gather(
-            *(
-                self.shards[index].script(
-                    "group_send",
-                    keys[i : i + GROUP_CHUNK],
-                    [data, ttl, *args[2 * i : 2 * (i + GROUP_CHUNK)]],
-                )
-                for index, (keys, args) in calls.items()
-                for i in range(0, len(keys), GROUP_CHUNK)
-            )
-        )
+        args = [data, int(self.expiry * 1000), f"{self.prefix}c:", GROUP_CHUNK, *self._sizes]
+        keys = self._group_keys(group)
+        if len(self.shards) == 1:
+            await self._group_send_on(self.shards[0], keys, args)
+        else:
+            await asyncio.gather(*(self._group_send_on(s, keys, args) for s in self.shards))
+
+    async def _group_send_on(self, shard: Shard, keys: list[str], args: list[Any]) -> None:
+        """One call in the common case; members beyond GROUP_CHUNK come back and go out
+        in further calls (the same snapshot of the group, never a member twice)."""
+        rest = await shard.script("group_send", keys, args)
+        for i in range(0, len(rest), GROUP_CHUNK):
+            await shard.script("group_send", [], [*args, *rest[i : i + GROUP_CHUNK]])
 
     # -- housekeeping --------------------------------------------------------------------
 

@@ -5,6 +5,12 @@ An *entry* in a channel list is ``EXPIRES(15 digits, ms, server clock) CHANNEL \
 DATA``: the full channel name (so one ``prefix!`` list carries many channels), a delivery
 id (durable channels only) and the msgpack body. Server time (``TIME``) is used for
 expiry, so clients with skewed clocks still agree.
+
+List TTLs: whoever writes to a list leaves it at least twice the expiry to live (and
+never shortens it), so an abandoned list vanishes within two expiries of its newest
+entry. That slack is what lets a group_send skip the TTL of every member's list: the
+group's *marker* (``gt:`` key, per shard) records until when all its members' lists are
+known to live, and holds while the membership has not grown.
 """
 
 from __future__ import annotations
@@ -40,47 +46,91 @@ SEND = (
 local list = KEYS[1]
 if not room(list, tonumber(ARGV[2])) then return 0 end
 redis.call('RPUSH', list, string.format('%015d', now + tonumber(ARGV[3])) .. ARGV[1])
-redis.call('PEXPIRE', list, ARGV[3])
+redis.call('PEXPIRE', list, 2 * tonumber(ARGV[3]))
 return now
 """
 )
 
-#: KEYS: member lists. ARGV: data, ttl ms, then per key: capacity, channel.
-#: One call per shard delivers to every member there; full members are skipped.
+#: KEYS: this shard's part of a group (a zset of the members whose lists live here) and
+#: its marker, or none when the members come in ARGV. ARGV: data, ttl ms, list key
+#: prefix, members per call, capacity, inbox capacity, number of rules, that many (Lua
+#: pattern, capacity) pairs (see capacities.py), then the explicit members.
+#: Pushes to the first ``members per call`` members and returns the rest (read from the
+#: zset: the caller sends those in further calls, so one call holds Redis briefly).
+#: A full member is skipped. While the marker promises every member's list outlives
+#: this message, no list's TTL is touched (except a list this push created); otherwise
+#: every list gets twice the expiry and, if the call saw the whole group, the marker is
+#: renewed: one PEXPIRE per member per expiry period instead of one per send.
 GROUP_SEND = (
     _NOW
-    + _ROOM
     + """
-local data, ttl = ARGV[1], tonumber(ARGV[2])
-local head = string.format('%015d', now + ttl)
-local full = 0
-for i, list in ipairs(KEYS) do
-  if room(list, tonumber(ARGV[1 + 2 * i])) then
-    redis.call('RPUSH', list, head .. ARGV[2 + 2 * i] .. '\\0\\0' .. data)
-    redis.call('PEXPIRE', list, ttl)
-  else
-    full = full + 1
+local data, ttl, lists = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local chunk, capacity, inbox = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local rules, members = {}, {}
+local first = 8 + 2 * tonumber(ARGV[7])
+for i = 8, first - 1, 2 do rules[#rules + 1] = {ARGV[i], tonumber(ARGV[i + 1])} end
+local topped = false  -- every member's list here lives past this message already
+if #KEYS > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  topped = tonumber(redis.call('GET', KEYS[2]) or 0) >= now + ttl
+else
+  for i = first, #ARGV do members[#members + 1] = ARGV[i] end
+end
+
+local call, find, sub = redis.call, string.find, string.sub
+local smallest = math.min(capacity, inbox)
+for _, rule in ipairs(rules) do smallest = math.min(smallest, rule[2]) end
+local function size_of(queue, default)
+  for _, rule in ipairs(rules) do
+    if find(queue, rule[1]) then return rule[2] end
+  end
+  return default
+end
+
+-- One more entry went over a list's size: take it back, drop expired entries and try
+-- again (only a full list is worth pruning: receivers skip expired entries).
+local function retry(list, entry, size)
+  call('RPOP', list)
+  prune(list)
+  if call('LLEN', list) >= size then return 0 end
+  return call('RPUSH', list, entry)
+end
+
+local head, fresh = string.format('%015d', now + ttl), {}
+for k = 1, math.min(#members, chunk) do
+  local member = members[k]
+  local bang = find(member, '!', 1, true)
+  local queue = member
+  if bang then queue = sub(member, 1, bang) end  -- a process's sockets share its inbox
+  local list, entry = lists .. queue, head .. member .. '\\0\\0' .. data
+  local n = call('RPUSH', list, entry)
+  if n > smallest then  -- the exact size matters only past the smallest one
+    local size = size_of(queue, bang and inbox or capacity)
+    if n > size then n = retry(list, entry, size) end
+  end
+  if n == 1 or not (topped or fresh[list]) then  -- a full list too: it may take the next
+    call('PEXPIRE', list, 2 * ttl)
+    fresh[list] = true
   end
 end
-return full
+if #KEYS > 0 and not topped and #members <= chunk then
+  redis.call('SET', KEYS[2], now + 2 * ttl, 'PX', 2 * ttl)
+end
+local rest = {}
+for k = chunk + 1, #members do rest[#rest + 1] = members[k] end
+return rest
 """
 )
 
-#: KEYS[1] group zset. ARGV: channel, group expiry ms.
+#: KEYS: group zset, its marker (a new member's list is not covered by it). ARGV:
+#: channel, group expiry ms.
 GROUP_ADD = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
-)
-
-#: KEYS[1] group zset. Drops lapsed memberships, returns the live members.
-GROUP_MEMBERS = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[2])
 """
 )
 
@@ -113,6 +163,7 @@ local function reclaim(list, held, msgs)
     if entry and expires(entry) > now then
       redis.call('LPUSH', list, entry)
       local left = expires(entry) - now
+      left = math.max(left, ttl)  -- (durable_expiry: above twice the expiry, see above)
       if redis.call('PTTL', list) < left then redis.call('PEXPIRE', list, left) end
     else
       redis.call('HDEL', msgs, id, 'n:' .. id)
@@ -150,20 +201,23 @@ return {-1, now}
 """
 )
 
-#: KEYS[1] list. ARGV: entries taken by a pop that was abandoned, in order.
-#: Puts them back at the head, so the next receiver gets them first.
+#: KEYS[1] list. ARGV: expiry ms, then entries taken by a pop that was abandoned, in
+#: order. Puts them back at the head, so the next receiver gets them first.
 REQUEUE = (
     _NOW
     + """
 local last = 0
-for i = #ARGV, 1, -1 do
+for i = #ARGV, 2, -1 do
   local entry = ARGV[i]
   if expires(entry) > now then
     redis.call('LPUSH', KEYS[1], entry)
     last = math.max(last, expires(entry) - now)
   end
 end
-if last > 0 and redis.call('PTTL', KEYS[1]) < last then redis.call('PEXPIRE', KEYS[1], last) end
+if last > 0 then
+  local keep = math.max(last, 2 * tonumber(ARGV[1]))
+  if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+end
 return last
 """
 )

@@ -50,7 +50,7 @@ LAYER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "encryption_keys": _keys,
 }
 
-#: Connection settings handed to redis-py unchanged (TLS files, client name, ...).
+#: Connection settings read by redis-py as in its own URLs (TLS files, client name).
 CONNECTION_SETTINGS = {
     "ssl_cert_reqs",
     "ssl_ca_certs",
@@ -62,8 +62,6 @@ CONNECTION_SETTINGS = {
     "ssl_min_version",
     "ssl_ciphers",
     "client_name",
-    "health_check_interval",
-    "protocol",
 }
 
 

@@ -1,32 +1,31 @@
-"""One Redis server of a layer: its two connection pools, its scripts, and blocking pops
-that can be abandoned without losing the message they may have taken.
+"""One Redis server of a layer: its command connection, its blocking connections, its
+scripts, and blocking pops that can be abandoned without losing the message they took.
 
-Commands and blocking pops use separate pools. Command connections keep a short
-``socket_timeout`` so a hung server fails fast; blocking connections have none (redis-py
-8 defaults to 5 s, which would kill any pop that waits longer) and are guarded by an
-asyncio deadline a little past the pop's own server-side timeout instead.
+Commands share one pipelined connection (see resp.py): concurrent senders need no pool,
+and a reply that takes longer than ``socket_timeout`` marks the server unreachable.
+Each blocking pop takes a connection of its own (at most ``max_connections`` at once;
+callers wait for a free one), without that timeout: it waits server-side and is
+guarded by a deadline a little past the pop's own timeout instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateways.layers.errors import LayerUnavailable
 from gateways.layers.redis import scripts
 from gateways.layers.redis.entries import HEAD
+from gateways.layers.redis.resp import Arg, Endpoint, RespConnection, connect, pack
 from gateways.layers.redis.settings import ShardAddress
 
 log = logging.getLogger("gateways.layers.redis")
@@ -34,9 +33,11 @@ log = logging.getLogger("gateways.layers.redis")
 #: Extra time a blocking pop may take past its server-side timeout before the server
 #: counts as unreachable.
 BLOCK_GRACE = 5.0
-#: How many times an abandoned pop is asked to stop (``CLIENT UNBLOCK``) before it is
-#: left to run out its own (short) timeout.
+#: How many times an abandoned pop is asked to stop (``CLIENT UNBLOCK``) before its
+#: connection is closed instead.
 UNBLOCK_TRIES = 20
+#: The scripts by name (see scripts.py).
+SCRIPTS = ("send", "group_send", "group_add", "pop", "requeue", "ack")
 
 Popped = tuple[str, bytes]  # (list key, raw entry)
 
@@ -51,28 +52,25 @@ class Shard:
         max_connections: int,
         socket_timeout: float,
         socket_connect_timeout: float,
+        expiry_ms: int,
     ) -> None:
         self.name = address.name
-        options: dict[str, Any] = {
-            **parse_url(address.url),
-            "max_connections": max_connections,
-            "socket_connect_timeout": socket_connect_timeout,
-            "socket_keepalive": True,
-            # One quick retry replaces a connection that died with a restarted server;
-            # no backoff, so an outage surfaces at once as LayerUnavailable.
-            "retry": Retry(NoBackoff(), 1),
-            "timeout": max(socket_timeout, 5.0),  # wait for a free pooled connection
-        }
-        self.commands = Redis(
-            connection_pool=BlockingConnectionPool(**options, socket_timeout=socket_timeout)
-        )
-        self.blocking = BlockingConnectionPool(**options, socket_timeout=None)
-        self._scripts = {
-            name: self.commands.register_script(getattr(scripts, name.upper()))
-            for name in ("send", "group_send", "group_add", "group_members", "pop", "requeue")
-        }
-        self._scripts["ack"] = self.commands.register_script(scripts.ACK)
+        self.expiry_ms = expiry_ms  # lifetime of a requeued list (see scripts.py)
+        self.endpoint = Endpoint.from_url(address.url, address.name)
+        self.socket_timeout = socket_timeout
+        self.connect_timeout = socket_connect_timeout
+        self.max_connections = max_connections
+        self._command: RespConnection | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._idle: list[RespConnection] = []
+        self._blocking: set[RespConnection] = set()  # every open blocking connection
+        self._slots: asyncio.Semaphore | None = None
+        self._scripts: dict[str, tuple[bytes, bytes]] = {}
+        for name in SCRIPTS:
+            source = getattr(scripts, name.upper()).encode()
+            self._scripts[name] = (hashlib.sha1(source).hexdigest().encode(), source)
         self._background: set[asyncio.Task[None]] = set()
+        self._blmpop = True  # until the server says it has no BLMPOP (Redis < 7)
         #: Server clock minus ours, in seconds, learned from script replies; entries
         #: carry expiry times on the server's clock.
         self.clock_offset: float | None = None
@@ -97,11 +95,64 @@ class Shard:
         except _UNAVAILABLE as exc:
             raise LayerUnavailable(f"redis {self.name}: {exc or type(exc).__name__}") from exc
 
-    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    # -- commands ------------------------------------------------------------------------
+
+    async def _connection(self) -> RespConnection:
+        """The shared command connection, (re)opened on demand: a server that restarted
+        closed it, which asyncio notices at once, so the next call simply reconnects."""
+        conn = self._command
+        if conn is not None and conn.open:
+            return conn
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._command is None or not self._command.open:
+                self._command = await connect(
+                    self.endpoint, self.socket_timeout, self.connect_timeout, coalesce=True
+                )
+            return self._command
+
+    async def call(self, *args: Arg) -> Any:
         with self.reachable():
-            return await self._scripts[name](keys=keys, args=args)
+            conn = await self._connection()
+            return await conn.call(pack(*args))
+
+    async def script(self, name: str, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        sha, source = self._scripts[name]
+        with self.reachable():
+            conn = await self._connection()
+            try:
+                return await conn.call(pack(b"EVALSHA", sha, len(keys), *keys, *args))
+            except NoScriptError:  # a new or restarted server: EVAL also caches it
+                return await conn.call(pack(b"EVAL", source, len(keys), *keys, *args))
 
     # -- blocking pops -------------------------------------------------------------------
+
+    async def _take_blocking(self) -> RespConnection:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_connections)
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.open:
+                    return conn
+                self._blocking.discard(conn)
+            conn = await connect(self.endpoint, None, self.connect_timeout)
+            self._blocking.add(conn)
+            return conn
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _give_back(self, conn: RespConnection) -> None:
+        if conn.open and not conn.busy:
+            self._idle.append(conn)
+        else:
+            conn.close()
+            self._blocking.discard(conn)
+        assert self._slots is not None
+        self._slots.release()
 
     async def blocking_pop(self, keys: Sequence[str], seconds: float) -> Popped | None:
         """``BLPOP`` on a connection of its own: (key, entry), or None after ``seconds``.
@@ -109,63 +160,72 @@ class Shard:
         If the caller is cancelled, the pop is unblocked in the background and whatever
         it took goes back to the head of its list, so cancelling never loses a message.
         """
-        with self.reachable():
-            conn = await self.blocking.get_connection()
-        call = asyncio.ensure_future(self._blpop(conn, keys, seconds))
-        try:
-            popped = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            self._spawn(self._abandon(conn, call))  # which releases the connection
-            raise
-        except BaseException:
-            await self.blocking.release(conn)
-            raise
-        await self.blocking.release(conn)
-        return popped
+        popped = await self.blocking_pop_many(keys, seconds, 1)
+        return None if popped is None else (popped[0], popped[1][0])
 
-    async def _blpop(self, conn: Any, keys: Sequence[str], seconds: float) -> Popped | None:
-        if not hasattr(conn, "gateways_client_id"):
-            conn.register_connect_callback(self._connected)
-            conn.gateways_client_id = None
-        # The id lets an abandoned pop be unblocked; asked once per (re)connection.
-        ask_id = conn.gateways_client_id is None
-        with self.reachable():
+    async def blocking_pop_many(
+        self, keys: Sequence[str], seconds: float, count: int
+    ) -> tuple[str, list[bytes]] | None:
+        """Like :meth:`blocking_pop`, but up to ``count`` entries of the first list that
+        has any (``BLMPOP``, Redis 7; one entry on older servers)."""
+        if count > 1 and self._blmpop:
+            command = pack(b"BLMPOP", f"{seconds:.3f}", len(keys), *keys, b"LEFT", b"COUNT", count)
             try:
-                async with asyncio.timeout(seconds + BLOCK_GRACE):
-                    commands: list[tuple[Any, ...]] = [("CLIENT", "ID")] if ask_id else []
-                    commands.append(("BLPOP", *keys, f"{seconds:.3f}"))
-                    await conn.send_packed_command(conn.pack_commands(commands))
-                    if ask_id:
-                        conn.gateways_client_id = await conn.read_response()
-                    reply = await conn.read_response()
-            except BaseException:
-                conn.gateways_client_id = None
-                await conn.disconnect()
+                reply = await self._blocking_call(command, seconds)
+            except ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                self._blmpop = False
+            else:
+                return None if reply is None else (reply[0].decode(), list(reply[1]))
+        reply = await self._blocking_call(pack(b"BLPOP", *keys, f"{seconds:.3f}"), seconds)
+        return None if reply is None else (reply[0].decode(), [reply[1]])
+
+    async def _blocking_call(self, command: bytes, seconds: float) -> Any:
+        with self.reachable():
+            conn = await self._take_blocking()
+            future = conn.call(
+                command,
+                timeout=seconds + BLOCK_GRACE,
+                orphan=self._orphaned,  # a reply after the caller left goes back
+            )
+            try:
+                reply = await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self._orphaned(future.result())  # it came just as the caller left
+                self._spawn(self._abandon(conn))  # which gives the connection back
                 raise
-        return None if reply is None else (reply[0].decode(), bytes(reply[1]))
+            except BaseException:
+                conn.close()
+                self._give_back(conn)
+                raise
+        self._give_back(conn)
+        return reply
 
-    def _connected(self, conn: Any) -> None:
-        conn.gateways_client_id = None  # a new connection has a new id
+    def _orphaned(self, reply: Any) -> None:
+        """A pop whose caller was cancelled took entries: put them back."""
+        if reply is not None:
+            key, taken = reply
+            taken = taken if isinstance(taken, list) else [taken]  # BLMPOP or BLPOP
+            self._spawn(self.requeue(key.decode(), *taken))
 
-    async def _abandon(self, conn: Any, call: asyncio.Future[Popped | None]) -> None:
+    async def _abandon(self, conn: RespConnection) -> None:
         try:
             for _ in range(UNBLOCK_TRIES):
-                if call.done():
+                if not conn.busy:
                     break
-                client_id = getattr(conn, "gateways_client_id", None)
-                if client_id is not None:
-                    await self.commands.execute_command("CLIENT", "UNBLOCK", client_id)
-                await asyncio.wait([call], timeout=0.05)
-            await asyncio.wait([call])
-            popped = None if call.cancelled() or call.exception() else call.result()
-            if popped is not None:
-                await self.requeue(*popped)
+                with contextlib.suppress(LayerUnavailable):
+                    await self.call(b"CLIENT", b"UNBLOCK", conn.client_id or 0)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await conn.drained()
         finally:
-            await self.blocking.release(conn)
+            self._give_back(conn)  # closed if the pop is still blocked
 
     async def requeue(self, key: str, *entries: bytes) -> None:
         """Put entries taken but not delivered back at the head of their list."""
-        await self.script("requeue", [key], entries)
+        await self.script("requeue", [key], [self.expiry_ms, *entries])
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -182,21 +242,23 @@ class Shard:
             )
 
     async def delete_prefix(self, prefix: str) -> None:
-        with self.reachable():
-            batch: list[bytes] = []
-            async for key in self.commands.scan_iter(match=_glob_escape(prefix) + "*", count=500):
-                batch.append(key)
-                if len(batch) >= 500:
-                    await self.commands.unlink(*batch)
-                    batch.clear()
-            if batch:
-                await self.commands.unlink(*batch)
+        cursor: Any = b"0"
+        pattern = _glob_escape(prefix) + "*"
+        while True:
+            cursor, keys = await self.call(b"SCAN", cursor, b"MATCH", pattern, b"COUNT", 500)
+            if keys:
+                await self.call(b"UNLINK", *keys)
+            if cursor == b"0":
+                return
 
     async def close(self) -> None:
         if self._background:
             await asyncio.wait(set(self._background), timeout=BLOCK_GRACE)
-        await self.commands.aclose()
-        await self.blocking.disconnect()
+        for conn in [*self._blocking, *([self._command] if self._command else [])]:
+            conn.close()
+        self._idle.clear()
+        self._blocking.clear()
+        self._command = None
 
 
 def _glob_escape(text: str) -> str:

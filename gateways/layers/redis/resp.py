@@ -1,0 +1,270 @@
+"""A lean Redis connection for the layer's hot path: an asyncio protocol that writes
+each command at once and matches replies in order (so concurrent callers pipeline on
+one connection), parsed by hiredis.
+
+Why not redis-py's client here: its per-command path (pool condition, health checks,
+``wait_for`` around every write, retries, event dispatch and metrics) cost more than
+the round trip itself and capped the layer below a third of what a socket can do.
+redis-py still turns the URL into settings (TLS context included), so TLS, AUTH,
+database and client name behave exactly as in redis-py.
+
+A caller that is cancelled just leaves its reply to be skipped; the connection stays
+usable. A reply that arrives for a cancelled caller can be handed to an *orphan*
+callback (a blocking pop uses it to give back a message nobody will receive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+from redis.asyncio.connection import Connection, parse_url
+from redis.exceptions import AuthenticationError, NoScriptError, ReadOnlyError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Arg = bytes | str | int
+Orphan = Callable[[Any], None]
+
+
+def pack(*args: Arg) -> bytes:
+    """One command in RESP (what redis-py's pack_command does, minus its generality)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int):
+            arg = b"%d" % arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+def _reply_error(reply: hiredis.ReplyError) -> ResponseError:
+    text = str(reply)
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    if text.startswith("READONLY"):
+        return ReadOnlyError(text)
+    return ResponseError(text)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect, from a single-server URL (redis-py reads the URL)."""
+
+    name: str
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+    client_name: str | None
+    tls: Any  # redis-py's RedisSSLContext (its context is built at the first connect), or None
+
+    @classmethod
+    def from_url(cls, url: str, name: str) -> Endpoint:
+        params: dict[str, Any] = dict(parse_url(url))
+        kind = params.pop("connection_class", Connection)
+        template: Any = kind(**params)  # never connected: it only types the URL's settings
+        return cls(
+            name=name,
+            host=template.host,
+            port=int(template.port),
+            db=int(template.db or 0),
+            username=template.username,
+            password=template.password,
+            client_name=template.client_name,
+            tls=getattr(template, "ssl_context", None),
+        )
+
+
+class RespConnection(asyncio.Protocol):
+    def __init__(self, name: str, timeout: float | None, coalesce: bool = False) -> None:
+        self.name = name
+        self.timeout = timeout  # default seconds a reply may take; None: no limit
+        # While replies are outstanding, further commands of the same turn of the loop
+        # go out in one write (one system call for a burst of sends, e.g. a worker's
+        # replies or an interface's requests); an idle connection writes at once.
+        self._coalesce = coalesce
+        self._out: list[bytes] = []
+        self.client_id: int | None = None
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader()
+        # (future, deadline, orphan) per command sent, oldest first
+        self._pending: deque[tuple[asyncio.Future[Any], float, Orphan | None]] = deque()
+        self._transport: asyncio.Transport | None = None
+        self._lost: Exception | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._drained: list[asyncio.Future[None]] = []
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while self._lost is None and (reply := self._reader.gets()) is not False:
+                self._deliver(reply)
+        except hiredis.ProtocolError as exc:
+            self.abort(RedisConnectionError(f"redis {self.name}: bad reply ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f": {exc}" if exc else ""
+        self._fail(RedisConnectionError(f"connection to redis {self.name} lost{reason}"))
+
+    def _deliver(self, reply: Any) -> None:
+        if not self._pending:
+            self.abort(RedisConnectionError(f"redis {self.name}: a reply nobody asked for"))
+            return
+        future, _, orphan = self._pending.popleft()
+        if future.done():  # its caller is gone
+            if orphan is not None and not isinstance(reply, hiredis.ReplyError):
+                orphan(reply)
+        elif isinstance(reply, hiredis.ReplyError):
+            future.set_exception(_reply_error(reply))
+        else:
+            future.set_result(reply)
+        if not self._pending:
+            self._wake_drained()
+
+    # -- commands ------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None and self._lost is None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def call(
+        self, packed: bytes, *, timeout: float | None = None, orphan: Orphan | None = None
+    ) -> asyncio.Future[Any]:
+        """Send one packed command; the future gets its reply (or error)."""
+        if self._lost is not None or self._transport is None:
+            raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
+        future = self._loop.create_future()
+        limit = self.timeout if timeout is None else timeout
+        deadline = float("inf") if limit is None else self._loop.time() + limit
+        if self._out:
+            self._out.append(packed)
+        elif not self._coalesce or not self._pending:
+            self._transport.write(packed)  # an idle connection: no burst to wait for
+        else:
+            self._out.append(packed)
+            self._loop.call_soon(self._flush)
+        self._pending.append((future, deadline, orphan))
+        if deadline != float("inf") and (self._timer is None or deadline < self._timer.when()):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._check)
+        return future
+
+    async def drained(self) -> None:
+        """Wait until every reply has come (or the connection is gone)."""
+        if self._pending and self._lost is None:
+            waiter = self._loop.create_future()
+            self._drained.append(waiter)
+            await waiter
+
+    def abort(self, error: Exception) -> None:
+        self._fail(error)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close(self) -> None:
+        self.abort(RedisConnectionError(f"connection to redis {self.name} closed"))
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = b"".join(self._out)
+        self._out.clear()
+        if self._lost is None and self._transport is not None:
+            self._transport.write(data)
+
+    def _check(self) -> None:
+        """One timer per connection, not one per command: it looks at the oldest reply
+        outstanding and gives up on the server when that one is overdue."""
+        self._timer = None
+        if not self._pending:
+            return
+        deadline = min(deadline for _, deadline, _ in self._pending)
+        if deadline <= self._loop.time():
+            self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
+        elif deadline != float("inf"):
+            self._timer = self._loop.call_at(deadline, self._check)
+
+    def _fail(self, error: Exception) -> None:
+        if self._lost is None:
+            self._lost = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._pending:
+            future, _, _ = self._pending.popleft()
+            if not future.done():
+                future.set_exception(error)
+        self._wake_drained()
+
+    def _wake_drained(self) -> None:
+        for waiter in self._drained:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drained.clear()
+
+
+async def connect(
+    endpoint: Endpoint, timeout: float | None, connect_timeout: float, coalesce: bool = False
+) -> RespConnection:
+    """Open, authenticate, select the database, name the client and learn its id."""
+    loop = asyncio.get_running_loop()
+    try:
+        context = endpoint.tls.get() if endpoint.tls is not None else None
+        async with asyncio.timeout(connect_timeout):
+            _, conn = await loop.create_connection(
+                lambda: RespConnection(endpoint.name, timeout, coalesce),
+                endpoint.host,
+                endpoint.port,
+                ssl=context,
+                server_hostname=endpoint.host if context is not None else None,
+            )
+            await _handshake(conn, endpoint)
+    except TimeoutError:
+        raise RedisTimeoutError(f"redis {endpoint.name}: connect timed out") from None
+    except OSError as exc:
+        raise RedisConnectionError(f"redis {endpoint.name}: {exc}") from exc
+    return conn
+
+
+async def _handshake(conn: RespConnection, endpoint: Endpoint) -> None:
+    commands: list[bytes] = []
+    if endpoint.password is not None:
+        user = [endpoint.username] if endpoint.username else []
+        commands.append(pack("AUTH", *user, endpoint.password))
+    if endpoint.db:
+        commands.append(pack("SELECT", endpoint.db))
+    if endpoint.client_name:
+        commands.append(pack("CLIENT", "SETNAME", endpoint.client_name))
+    commands.append(pack("CLIENT", "ID"))
+    futures = [conn.call(command) for command in commands]
+    try:
+        replies = await asyncio.gather(*futures)
+    except ResponseError as exc:  # wrong password, unknown database, ...
+        conn.close()
+        raise AuthenticationError(f"redis {endpoint.name}: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    conn.client_id = int(replies[-1])
