@@ -1,0 +1,88 @@
+"""HTTP over Redis: gateways against the Channels 1 stack it descends from, same workload.
+
+    .venv/bin/python bench/http_redis.py [--rounds 3] [--duration 5] [--connections 50]
+
+Both stacks run an interface process and a separate worker process on one redis-server
+(from bench/anchors/launch.py), each in its own database:
+
+- **gateways**: ``gateways serve --plugin http --layer redis://...`` (interfaces only)
+  plus ``gateways worker http_hello:routes --layer redis://...``, the hello route of
+  ``http_hello.py``;
+- **Channels 1**: Daphne 1.4.2 + one ``manage.py runworker`` (Channels 1.1.8,
+  asgi_redis 1.4.3), answering ``hello`` from a raw consumer (``start_channels1``).
+
+Each round runs ``wrk`` (Debian package ``wrk``) against each stack in turn; the median
+per stack and the ratio are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.anchors.launch import free_port, start_channels1, start_redis  # noqa: E402
+from bench.http_hello import wrk  # noqa: E402
+from gateways.testing import GatewaysProcess  # noqa: E402
+
+
+def start_gateways(stack: ExitStack, port: int, layer: str, extra: list[str]) -> str:
+    """Interface and worker as two processes; returns the URL once a request went through."""
+    env = {"PYTHONPATH": str(HERE)}
+    for args in (
+        ["serve", "--plugin", "http", "--http-port", str(port), "--layer", layer, *extra],
+        ["worker", "http_hello:routes", "--layer", layer],
+    ):
+        process = GatewaysProcess(args, env=env)
+        stack.callback(process.stop)
+    url = f"http://127.0.0.1:{port}/"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.read() == b"hello", "gateways did not answer hello"
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gateways-arg", action="append", default=[], help="extra serve flags")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+
+    with ExitStack() as stack:
+        redis = stack.enter_context(start_redis(free_port()))
+        urls = {"gateways": start_gateways(stack, free_port(), redis.url, args.gateways_arg)}
+        channels1 = stack.enter_context(
+            start_channels1(free_port(), redis.url.rsplit("/", 1)[0] + "/1", flush=True)
+        )
+        urls["channels1"] = channels1.url
+        results: dict[str, list[float]] = {name: [] for name in urls}
+        for index in range(args.rounds):
+            for name, url in urls.items():
+                rate = wrk(url, args.duration, args.connections, args.threads)
+                results[name].append(rate)
+                print(f"round {index + 1}  {name:<9} {rate:>10,.0f} req/s", flush=True)
+        report(results)
+
+
+def report(results: dict[str, list[float]]) -> None:
+    medians = {name: statistics.median(rates) for name, rates in results.items()}
+    print("\nmedian requests/s (wrk, hello, interface + worker over Redis):")
+    for name, median in medians.items():
+        runs = " / ".join(f"{r:,.0f}" for r in results[name])
+        print(f"  {name:<9} {median:>10,.0f}   ({runs})")
+    print(f"  gateways / channels1: {medians['gateways'] / medians['channels1']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
