@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gateways.layers.base import BaseChannelLayer
-from gateways.layers.errors import LayerUnavailable
+from gateways.layers.receiving import receive_forever
 
 log = logging.getLogger("gateways.http")
 
 Callback = Callable[[dict[str, Any]], None]
-MAX_BACKOFF = 5.0
 
 
 class ReplyDispatcher:
@@ -48,22 +47,13 @@ class ReplyDispatcher:
         self._callbacks.pop(channel, None)
 
     async def _run(self) -> None:
-        backoff = 0.0
-        receive, prefixes, callbacks = self.layer.receive, [self.prefix], self._callbacks
-        while True:
-            try:
-                channel, message = await receive(prefixes)
-            except (ConnectionError, OSError, LayerUnavailable) as exc:
-                backoff = min(MAX_BACKOFF, backoff * 2 or 0.1)
-                log.warning("reply loop: layer unreachable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                continue
-            backoff = 0.0
-            callback = callbacks.get(channel) if channel is not None else None
+        callbacks = self._callbacks
+        async for channel, message in receive_forever(self.layer, [self.prefix], name="http"):
+            callback = callbacks.get(channel)
             if callback is None:
                 continue  # the request is gone (timed out, client left): drop the reply
             try:
-                callback(message)  # type: ignore[arg-type]
+                callback(message)
             except Exception:
                 log.exception("handling a reply on %s failed", channel)
 
