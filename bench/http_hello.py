@@ -98,23 +98,30 @@ def main() -> None:
             if name in wanted:
                 anchor = stack.enter_context(start(free_port()))
                 urls[name] = anchor.url
-        results: dict[str, list[float]] = {name: [] for name in urls}
-        for index in range(args.rounds):
-            for name, url in urls.items():
-                rate = wrk(url, args.duration, args.connections, args.threads)
-                results[name].append(rate)
-                print(f"round {index + 1}  {name:<9} {rate:>10,.0f} req/s", flush=True)
-        report(results)
+        results = alternate(urls, args)
+        report(results, "hello", ("daphne4", "uvicorn"))
 
 
-def report(results: dict[str, list[float]]) -> None:
+def alternate(urls: dict[str, str], args: argparse.Namespace) -> dict[str, list[float]]:
+    """``args.rounds`` rounds of wrk against each server in turn: req/s per server."""
+    results: dict[str, list[float]] = {name: [] for name in urls}
+    for index in range(args.rounds):
+        for name, url in urls.items():
+            rate = wrk(url, args.duration, args.connections, args.threads)
+            results[name].append(rate)
+            print(f"round {index + 1}  {name:<9} {rate:>10,.0f} req/s", flush=True)
+    return results
+
+
+def report(results: dict[str, list[float]], what: str, anchors: tuple[str, ...]) -> None:
+    """Medians, every run, and gateways' ratio to each anchor that ran."""
     medians = {name: statistics.median(rates) for name, rates in results.items()}
-    print("\nmedian requests/s (wrk, hello):")
+    print(f"\nmedian requests/s (wrk, {what}):")
     for name, median in medians.items():
         runs = " / ".join(f"{r:,.0f}" for r in results[name])
         print(f"  {name:<9} {median:>10,.0f}   ({runs})")
     if "gateways" in medians:
-        for name in ("daphne4", "uvicorn"):
+        for name in anchors:
             if name in medians:
                 print(f"  gateways / {name}: {medians['gateways'] / medians[name]:.2f}x")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import urllib.request
 from contextlib import ExitStack
@@ -29,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.anchors.launch import free_port, start_channels1, start_redis  # noqa: E402
-from bench.http_hello import wrk  # noqa: E402
+from bench.http_hello import alternate, report  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 
@@ -66,22 +65,8 @@ def main() -> None:
             start_channels1(free_port(), redis.url.rsplit("/", 1)[0] + "/1", flush=True)
         )
         urls["channels1"] = channels1.url
-        results: dict[str, list[float]] = {name: [] for name in urls}
-        for index in range(args.rounds):
-            for name, url in urls.items():
-                rate = wrk(url, args.duration, args.connections, args.threads)
-                results[name].append(rate)
-                print(f"round {index + 1}  {name:<9} {rate:>10,.0f} req/s", flush=True)
-        report(results)
-
-
-def report(results: dict[str, list[float]]) -> None:
-    medians = {name: statistics.median(rates) for name, rates in results.items()}
-    print("\nmedian requests/s (wrk, hello, interface + worker over Redis):")
-    for name, median in medians.items():
-        runs = " / ".join(f"{r:,.0f}" for r in results[name])
-        print(f"  {name:<9} {median:>10,.0f}   ({runs})")
-    print(f"  gateways / channels1: {medians['gateways'] / medians['channels1']:.2f}x")
+        results = alternate(urls, args)
+        report(results, "hello, interface + worker over Redis", ("channels1",))
 
 
 if __name__ == "__main__":
