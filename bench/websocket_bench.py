@@ -58,6 +58,29 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def busy_fraction(seconds: float = 0.5) -> float:
+    """Share of the machine's CPU time spent busy over the next ``seconds``."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    busy0, total0 = sample()
+    time.sleep(seconds)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def settle(limit: float = 0.3, timeout: float = 180.0) -> None:
+    """Wait until the stack has worked off the last stage (10,000 disconnects leave a
+    server busy for a while: channels_redis then runs out of pooled connections and
+    refuses new sockets with 500), so each stage measures only itself."""
+    deadline = time.monotonic() + timeout
+    while busy_fraction() > limit and time.monotonic() < deadline:
+        pass
+
+
 # -- the idle client (a subprocess: its own memory does not count) ------------------------
 
 
@@ -207,6 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             flush_redis_db(redis.url)
             with STACKS[name](redis.url) as (pid, url):
                 result = memory_per_socket(pid, url, args.idle)
+                settle()
                 result.update(asyncio.run(broadcast_latency(url, args.fanout, args.rounds)))
             results[name] = result
             print(name, {k: round(v, 2) for k, v in result.items()}, flush=True)
