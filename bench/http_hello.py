@@ -70,17 +70,23 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> float:
     return float(found.group(1))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def wrk_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every wrk benchmark takes; refuses to start without wrk."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", choices=["gateways", "daphne4", "uvicorn"], action="append")
     parser.add_argument("--gateways-arg", action="append", default=[], help="extra serve flags")
+    return parser
+
+
+def main() -> None:
+    parser = wrk_parser(__doc__)
+    parser.add_argument("--only", choices=["gateways", "daphne4", "uvicorn"], action="append")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
 
     with ExitStack() as stack:
         urls: dict[str, str] = {}

@@ -17,8 +17,6 @@ per stack and the ratio are printed.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
 import urllib.request
 from contextlib import ExitStack
@@ -28,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.anchors.launch import free_port, start_channels1, start_redis  # noqa: E402
-from bench.http_hello import alternate, report  # noqa: E402
+from bench.http_hello import alternate, report, wrk_parser  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 
@@ -48,15 +46,7 @@ def start_gateways(stack: ExitStack, port: int, layer: str, extra: list[str]) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--gateways-arg", action="append", default=[], help="extra serve flags")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    args = wrk_parser(__doc__).parse_args()
 
     with ExitStack() as stack:
         redis = stack.enter_context(start_redis(free_port()))

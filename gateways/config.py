@@ -34,17 +34,25 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A converter that also refuses zero and negative numbers."""
-
+def _bounded(kind: Callable[[str], Any], zero_ok: bool) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         value = kind(text)
-        if value <= 0:
-            raise ValueError(f"must be positive, got {text!r}")
+        if value < 0 or (value == 0 and not zero_ok):
+            raise ValueError(f"must be {'0 or more' if zero_ok else 'positive'}, got {text!r}")
         return value
 
-    convert.__name__ = f"positive {kind.__name__}"
+    convert.__name__ = f"{'non-negative' if zero_ok else 'positive'} {kind.__name__}"
     return convert
+
+
+def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A converter that also refuses zero and negative numbers."""
+    return _bounded(kind, zero_ok=False)
+
+
+def not_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A converter that also refuses negative numbers (0 usually means "off")."""
+    return _bounded(kind, zero_ok=True)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateways.config import ConfigError, Option, positive, resolve
+from gateways.config import ConfigError, Option, not_negative, positive, resolve
 
 OPTIONS = [
     Option("http_port", "port", type=int, default=8000),
@@ -92,3 +92,12 @@ def test_missing_or_broken_file(tmp_path):
     broken.write_text("layer = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         resolve(OPTIONS, {}, {}, broken)
+
+
+def test_not_negative_takes_zero_and_refuses_less():
+    convert = not_negative(float)
+    assert convert("0") == 0.0 and convert("2.5") == 2.5
+    with pytest.raises(ValueError, match="must be 0 or more, got '-1'"):
+        convert("-1")
+    with pytest.raises(ValueError, match="must be positive, got '0'"):
+        positive(int)("0")

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateways.config import ConfigError, Option, Settings, positive
+from gateways.config import ConfigError, Option, Settings, not_negative, positive
 
 MiB = 1024 * 1024
-
-
-def _nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"must be 0 or more, got {text!r}")
-    return value
 
 
 def _root_path(text: str) -> str:
@@ -54,7 +47,7 @@ def options() -> Sequence[Option]:
         Option(
             "http_max_body",
             "largest request body in bytes, else 413 (0: no limit)",
-            type=_nonnegative_int,
+            type=not_negative(int),
             default=100 * MiB,
             metavar="BYTES",
         ),

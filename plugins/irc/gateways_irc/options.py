@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateways.config import ConfigError, Option, Settings, positive
+from gateways.config import ConfigError, Option, Settings, not_negative, positive
 
 PREFIX = "irc_"
 
@@ -45,13 +45,6 @@ def channel_name(text: str) -> str:
     if name[0] not in "#&+!":
         raise ValueError(f"channel names start with #, &, + or !: {text!r}")
     return f"{name} {irc_name(key)}" if key.strip() else name
-
-
-def not_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError(f"must be 0 or more, got {text!r}")
-    return value
 
 
 def options() -> Sequence[Option]:
@@ -110,7 +103,7 @@ def manners_options() -> Sequence[Option]:
         Option(
             "irc_flood_rate",
             "lines per second sent to the server once the burst is spent (0: no limit)",
-            type=not_negative,
+            type=not_negative(float),
             default=1.0,
             metavar="LINES",
         ),
@@ -131,7 +124,7 @@ def manners_options() -> Sequence[Option]:
         Option(
             "irc_ping_interval",
             "seconds between keep-alive PINGs (0: none)",
-            type=not_negative,
+            type=not_negative(float),
             default=60.0,
             metavar="SECONDS",
         ),
@@ -160,7 +153,7 @@ def manners_options() -> Sequence[Option]:
         Option(
             "irc_rejoin_delay",
             "seconds to wait before rejoining after a kick",
-            type=not_negative,
+            type=not_negative(float),
             default=5.0,
             metavar="SECONDS",
         ),

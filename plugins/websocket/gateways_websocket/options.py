@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateways.config import ConfigError, Option, Settings, positive
+from gateways.config import ConfigError, Option, Settings, not_negative, positive
 
 MiB = 1024 * 1024
-
-
-def _nonnegative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError(f"must be 0 or more, got {text!r}")
-    return value
 
 
 def _origin(text: str) -> str:
@@ -32,7 +25,7 @@ def options() -> Sequence[Option]:
         Option(
             "ws_ping_interval",
             "seconds between pings to each open socket (0: never ping)",
-            type=_nonnegative_float,
+            type=not_negative(float),
             default=20.0,
             metavar="SECONDS",
         ),
