@@ -15,11 +15,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateways import __version__
-from gateways.config import ConfigError, Settings, add_arguments, resolve
-from gateways.plugins import PluginHost, PluginLoadError, UnknownPlugin, get_plugin_host
+from gateways.config import (
+    ConfigError,
+    Option,
+    Settings,
+    add_arguments,
+    check_file_keys,
+    resolve,
+    unknown_variables,
+)
+from gateways.plugins import CORE, PluginHost, PluginLoadError, UnknownPlugin, get_plugin_host
 from gateways.routing import Routing, load_routing
 
 USAGE_ERROR = 2
+log = logging.getLogger("gateways")
 
 
 def build_parser(plugins: PluginHost) -> argparse.ArgumentParser:
@@ -33,7 +42,9 @@ def build_parser(plugins: PluginHost) -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run interface servers (and embedded workers)")
     serve.add_argument("app", nargs="?", metavar="APP", help="routing, as module:attribute")
     worker = commands.add_parser("worker", help="run consumers from the channel layer")
-    worker.add_argument("app", metavar="APP", help="routing, as module:attribute")
+    worker.add_argument(
+        "app", nargs="?", metavar="APP", help="routing, as module:attribute (or app in the file)"
+    )
     for name, sub in (("serve", serve), ("worker", worker)):
         sub.add_argument("--config", metavar="FILE", help="TOML settings file")
         add_arguments(sub, plugins.options(name))
@@ -52,13 +63,39 @@ def _preload_plugins(plugins: PluginHost, argv: Sequence[str]) -> None:
         plugins.require(name)
 
 
+#: Keys of the config file and variables that are not options of any plugin.
+FILE_KEYS = ("app",)
+FREE_TABLES = ("layer",)  # the layer checks its own settings
+ENV_KEYS = ("GATEWAYS_APP",)
+
+
 def settle(plugins: PluginHost, command: str, args: argparse.Namespace) -> Settings:
+    """Resolve the settings of ``command`` and let the plugins in use check them."""
     given = {k: v for k, v in vars(args).items() if k not in ("command", "app", "config")}
     settings = resolve(plugins.options(command), given, os.environ, args.config)
-    for name in settings.get("plugin") or ():
+    every = plugins.options()
+    if settings.file:
+        known = [*every, *(Option(key, "") for key in FILE_KEYS)]
+        check_file_keys(known, settings.file, FREE_TABLES)
+    chosen = list(settings.get("plugin") or ()) if command == "serve" else []
+    for name in chosen:
         plugins.require(name)
-    plugins.hook.gateways_configure(settings=settings)
+    try:
+        plugins.only([CORE, *chosen], "gateways_configure")(settings=settings)
+    except ConfigError as exc:
+        raise ConfigError(named_source(str(exc), settings)) from None
     return settings
+
+
+def named_source(problem: str, settings: Settings) -> str:
+    """Put the real source in a check's ``--flag: ...`` message when the value came from
+    the environment or the file (a plugin's check knows only the flag)."""
+    flag, sep, rest = problem.partition(": ")
+    if sep and flag.startswith("--"):
+        name = flag[2:].replace("-", "_")
+        if name in settings.sources and settings.sources[name] != "default":
+            return f"{settings.source(name)}: {rest}"
+    return problem
 
 
 def app_spec(args: argparse.Namespace, settings: Settings) -> str | None:
@@ -134,13 +171,20 @@ def run(argv: Sequence[str]) -> int:
         return 0
     settings = settle(plugins, args.command, args)
     configure_logging(settings["log_level"])
-    routing = load_app(app_spec(args, settings))
+    for warning in unknown_variables(plugins.options(), os.environ, ENV_KEYS):
+        log.warning("%s", warning)
+    spec = app_spec(args, settings)
+    if spec is None and args.command == "worker":
+        raise ConfigError(
+            "worker needs an APP: give module:attribute, GATEWAYS_APP, or app in --config"
+        )
+    routing = load_app(spec)
     from gateways import runner
 
     if args.command == "serve":
         check_interfaces(plugins, settings["plugin"])
         return runner.serve(settings, plugins, routing)
-    assert routing is not None  # argparse requires APP for worker
+    assert routing is not None
     return runner.work(settings, plugins, routing)
 
 

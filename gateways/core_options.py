@@ -19,6 +19,7 @@ def gateways_options() -> Sequence[Option]:
             default="memory://",
             metavar="URL",
             commands=BOTH,
+            table_key="url",  # or url = ... in the [layer] table, beside the layer's settings
         ),
         Option(
             "plugin",

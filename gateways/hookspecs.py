@@ -23,7 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from gateways.config import Option, Settings
-    from gateways.host import Interface, InterfaceHost
+    from gateways.host import Host, InterfaceLike
     from gateways.layers.base import BaseChannelLayer
     from gateways.message import Message
     from gateways.plugins import ChannelSpec
@@ -72,7 +72,9 @@ def gateways_channels() -> Sequence[ChannelSpec]:
 def gateways_configure(settings: Settings) -> None:
     """Check settings as a whole once they are read (flags, environment, file).
 
-    Raise :class:`gateways.config.ConfigError` naming the setting; the command exits 2.
+    Called on the core and on the plugins chosen with ``--plugin`` only. Raise
+    ``settings.error(name, problem)`` (a :class:`gateways.config.ConfigError` that names
+    the flag, variable or file key the value came from); the command exits 2.
     """
 
 
@@ -93,16 +95,16 @@ def gateways_layer_backends() -> Mapping[str, LayerFactory]:
 
 
 @hookspec
-def gateways_interfaces(host: InterfaceHost) -> Sequence[Interface] | None:
+def gateways_interfaces(host: Host) -> Sequence[InterfaceLike] | None:
     """Build this plugin's interfaces for ``gateways serve``.
 
     Only called on the plugins chosen with ``--plugin``. The host starts each returned
-    :class:`~gateways.host.Interface` and, on SIGTERM, drains it.
+    interface (a :class:`gateways.plugin.Interface`) and, on SIGTERM, drains it.
     """
 
 
 @hookspec
-def gateways_host_started(host: InterfaceHost) -> Awaitable[None] | None:
+def gateways_host_started(host: Host) -> Awaitable[None] | None:
     """Every interface is listening and the embedded workers (if any) run."""
 
 
@@ -110,7 +112,7 @@ def gateways_host_started(host: InterfaceHost) -> Awaitable[None] | None:
 
 
 @hookspec
-def gateways_host_stopping(host: InterfaceHost, grace: float) -> Awaitable[None] | None:
+def gateways_host_stopping(host: Host, grace: float) -> Awaitable[None] | None:
     """The host got SIGTERM/SIGINT and is about to drain its interfaces within ``grace``
     seconds, then stop its workers.
     """
@@ -123,6 +125,8 @@ def gateways_host_stopping(host: InterfaceHost, grace: float) -> Awaitable[None]
 def gateways_unrouted(message: Message) -> Awaitable[None] | None:
     """No route matched ``message``. The protocol that owns its channel may answer
     (HTTP: 404 at once) instead of leaving the client to time out.
+
+    Called only on the plugin whose ``ChannelSpec`` produces ``message.channel``.
     """
 
 
@@ -132,6 +136,8 @@ def gateways_consumer_failed(message: Message, error: BaseException) -> Awaitabl
 
     The owning protocol turns it into an answer: HTTP 500 if nothing was sent yet,
     WebSocket close 1011. ``message.replied`` tells whether the consumer replied.
+
+    Called only on the plugin whose ``ChannelSpec`` produces ``message.channel``.
     """
 
 

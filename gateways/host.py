@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 from typing import Any, Protocol, runtime_checkable
 
 from gateways.config import Settings
@@ -22,8 +23,9 @@ log = logging.getLogger("gateways.host")
 
 
 @runtime_checkable
-class Interface(Protocol):
-    """One listening thing a plugin runs: an HTTP port, an SMTP server, an IRC client."""
+class InterfaceLike(Protocol):
+    """What the host needs of an interface. :class:`gateways.interface.Interface` is the
+    base class to use; any object with these members still works."""
 
     name: str
 
@@ -32,6 +34,31 @@ class Interface(Protocol):
 
     async def drain(self, grace: float) -> None:
         """Stop accepting; finish or close what is open within ``grace`` seconds."""
+
+
+class Host(Protocol):
+    """What ``gateways_interfaces(host)`` receives: the process an interface runs in."""
+
+    @property
+    def settings(self) -> Settings:
+        """Every resolved setting (flags, ``GATEWAYS_*``, the ``--config`` file)."""
+
+    @property
+    def layer(self) -> BaseChannelLayer:
+        """The channel layer this process talks to."""
+
+    @property
+    def hook(self) -> Any:
+        """Every plugin hook, those plugins add included (``host.hook.gateways_http_upgrade``)."""
+
+    def state(self, plugin: str) -> SimpleNamespace:
+        """A namespace for ``plugin``'s own state in this process (never module globals)."""
+
+    def interface(self, name: str) -> InterfaceLike | None:
+        """The interface called ``name`` in this process, if it runs here."""
+
+    def logger(self, plugin: str) -> logging.Logger:
+        """The logger a plugin logs to (``gateways.<plugin>``)."""
 
 
 class InterfaceHost:
@@ -49,14 +76,24 @@ class InterfaceHost:
         self.layer = layer
         self.routing = routing
         self.selected = selected
-        self.interfaces: list[Interface] = []
+        self.interfaces: list[InterfaceLike] = []
         self.workers = [self._worker(i) for i in range(workers)]
         self._stop = asyncio.Event()
+        self._states: dict[str, SimpleNamespace] = {}
 
     @property
     def hook(self) -> Any:
         """All plugin hooks, including those plugins add (``host.hook.gateways_http_upgrade``)."""
         return self.plugins.hook
+
+    def state(self, plugin: str) -> SimpleNamespace:
+        return self._states.setdefault(plugin, SimpleNamespace())
+
+    def interface(self, name: str) -> InterfaceLike | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+    def logger(self, plugin: str) -> logging.Logger:
+        return logging.getLogger(f"gateways.{plugin}")
 
     def _worker(self, index: int) -> Worker:
         if self.routing is None:
@@ -79,7 +116,7 @@ class InterfaceHost:
         grace = float(self.settings.get("grace") or 30.0)
         for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
             self.interfaces.extend(built or ())
-        started: list[Interface] = []
+        started: list[InterfaceLike] = []
         try:
             for interface in self.interfaces:
                 await interface.start()
@@ -107,3 +144,17 @@ class InterfaceHost:
         for task in crashed:
             task.result()  # re-raise why a worker ended on its own
         log.info("gateways stopped")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Interface":  # the 0.1 name of InterfaceLike
+        import warnings
+
+        warnings.warn(
+            "gateways.host.Interface is now gateways.plugin.Interface, a base class; "
+            "the structural type is gateways.host.InterfaceLike",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return InterfaceLike
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import cache
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -38,12 +40,20 @@ class PluginLoadError(ImportError):
 
 @dataclass(frozen=True)
 class ChannelSpec:
-    """A channel a plugin produces (puts messages on) or consumes (reads from)."""
+    """A channel a plugin produces (puts messages on) or consumes (reads from).
+
+    ``name`` may be a shell-style glob (``http.request.body.*``). The plugin that
+    produces a channel owns it: the worker's ``gateways_unrouted`` and
+    ``gateways_consumer_failed`` for its messages go to that plugin alone.
+    ``durable=True`` makes layers that can keep a message until it is acknowledged do
+    so (at least once, redelivered after a crash), wherever the channel is used.
+    """
 
     name: str
     role: Literal["produces", "consumes"]
     message: Any = None  # a TypedDict class describing the message
     description: str = ""
+    durable: bool = False
 
 
 class PluginHost:
@@ -53,6 +63,8 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.versions: dict[str, str] = {}
+        self._owners: dict[str, str | None] = {}
+        self._owner_hooks: dict[tuple[str, str], Any] = {}
         from gateways import core_options
 
         self.pm.register(core_options, name=CORE)
@@ -79,6 +91,11 @@ class PluginHost:
 
     def register(self, plugin: object, name: str | None = None) -> None:
         self.pm.register(plugin, name=name)
+        self._forget_owners()
+
+    def _forget_owners(self) -> None:
+        self._owners.clear()
+        self._owner_hooks.clear()
 
     def require(self, name: str) -> object:
         """The plugin called ``name``, importing a dotted module path on first use."""
@@ -91,7 +108,7 @@ class PluginHost:
             except ImportError:
                 pass
             else:
-                self.pm.register(module, name=name)
+                self.register(module, name=name)
                 return module
         raise UnknownPlugin(name, self.names())
 
@@ -121,6 +138,33 @@ class PluginHost:
         others = [p for _, p in self.pm.list_name_plugin() if p not in keep]
         return self.pm.subset_hook_caller(hook, remove_plugins=others)
 
+    def durable_channels(self) -> list[str]:
+        """Channel globs that some installed plugin declares durable."""
+        specs = itertools.chain.from_iterable(self.channels().values())
+        return sorted({spec.name for spec in specs if spec.durable})
+
+    def owner(self, channel: str) -> str | None:
+        """The plugin whose ``ChannelSpec`` produces ``channel`` (exact names first)."""
+        if channel not in self._owners:
+            produced = [
+                (name, spec.name)
+                for name, specs in self.channels().items()
+                for spec in specs
+                if spec.role == "produces"
+            ]
+            exact = [name for name, pattern in produced if pattern == channel]
+            globbed = [name for name, pattern in produced if fnmatchcase(channel, pattern)]
+            self._owners[channel] = next(iter(exact or globbed), None)
+        return self._owners[channel]
+
+    def owner_hook(self, channel: str, hook: str) -> Any:
+        """A caller of ``hook`` that reaches only the owner of ``channel`` (or nobody)."""
+        key = (channel, hook)
+        if key not in self._owner_hooks:
+            owner = self.owner(channel)
+            self._owner_hooks[key] = self.only([owner] if owner else [], hook)
+        return self._owner_hooks[key]
+
     def _per_plugin(self, hook: str) -> list[tuple[str, Sequence[Any]]]:
         results = []
         for impl in reversed(getattr(self.hook, hook).get_hookimpls()):
@@ -142,6 +186,7 @@ class PluginHost:
                     "interface": self.implements(name, "gateways_interfaces"),
                     "layer_schemes": [f"{s}://" for s in sorted(schemes.get(name, ()))],
                     "produces": [s.name for s in specs if s.role == "produces"],
+                    "durable": [s.name for s in specs if s.durable],
                     "consumes": [s.name for s in specs if s.role == "consumes"],
                     "options": [
                         {"flag": o.flag, "env": o.env, "default": o.default, "help": o.help}

@@ -30,11 +30,15 @@ def on_stop_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -
 
 
 def build_layer(settings: Settings, plugins: PluginHost) -> BaseChannelLayer:
-    options: dict[str, Any] = dict(settings.table("layer"))
+    """The layer named by ``layer``, with the ``[layer]`` table's settings (its ``url``
+    key being the URL itself)."""
+    table = settings.file.get("layer")
+    options: dict[str, Any] = dict(table) if isinstance(table, dict) else {}
+    options.pop("url", None)
     try:
         return get_layer(settings["layer"], plugins, **options)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--layer {settings['layer']}: {exc}") from None
+        raise settings.error("layer", f"{settings['layer']}: {exc}") from None
 
 
 def embedded_workers(settings: Settings, layer: BaseChannelLayer, has_app: bool) -> int:
@@ -65,6 +69,7 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
     from twisted.internet.error import CannotListenError
 
     from gateways.host import InterfaceHost
+    from gateways.interface import StartFailed
 
     layer = build_layer(settings, plugins)
     workers = embedded_workers(settings, layer, routing is not None)
@@ -72,7 +77,7 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
     outcome: list[int] = []
 
     def failed(failure: Any) -> None:
-        if failure.check(ConfigError, CannotListenError, OSError):
+        if failure.check(ConfigError, StartFailed, CannotListenError, OSError):
             log.error("serve failed: %s", failure.getErrorMessage())
         else:
             log.error("serve failed:\n%s", failure.getTraceback())

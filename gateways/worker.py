@@ -160,7 +160,7 @@ class Worker:
                 await self._run_consumer(found[0], message, found[1])
         except Exception as exc:
             log.exception("consumer failed on %s (%r)", channel, message)
-            await self._call_hook("gateways_consumer_failed", message=message, error=exc)
+            await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
         # Not reached when cancelled: an unfinished durable message is delivered again.
         if self.layer.durable[channel]:
             await self.layer.ack(channel, content)
@@ -187,10 +187,11 @@ class Worker:
                 message.channel,
                 message,
             )
-        await self._call_hook("gateways_unrouted", message=message)
+        await self._call_hook(message.channel, "gateways_unrouted", message=message)
 
-    async def _call_hook(self, name: str, **kwargs: Any) -> None:
+    async def _call_hook(self, channel: str, name: str, **kwargs: Any) -> None:
+        """Ask the plugin that owns ``channel`` (its ``ChannelSpec`` produces it)."""
         try:
-            await gather_results(getattr(self.plugins.hook, name)(**kwargs))
+            await gather_results(self.plugins.owner_hook(channel, name)(**kwargs))
         except Exception:
             log.exception("plugin hook %s failed", name)

@@ -28,11 +28,15 @@ __all__ = [
 ]
 
 
-def layer_backends(plugins: Any = None) -> dict[str, Any]:
-    """Scheme -> factory for every installed layer backend."""
+def _plugin_host(plugins: Any) -> Any:
     from gateways.plugins import get_plugin_host
 
-    host = plugins or get_plugin_host()
+    return plugins or get_plugin_host()
+
+
+def layer_backends(plugins: Any = None) -> dict[str, Any]:
+    """Scheme -> factory for every installed layer backend."""
+    host = _plugin_host(plugins)
     backends: dict[str, Any] = {}
     for found in host.hook.gateways_layer_backends():
         backends.update(found)
@@ -43,6 +47,8 @@ def get_layer(url: str, plugins: Any = None, **options: Any) -> BaseChannelLayer
     """Build a channel layer from a URL such as ``memory://`` or ``redis://host:6379/0``.
 
     Keyword options override the ones in the URL query (``expiry``, ``capacity``, ...).
+    Channels that installed plugins declare durable (``ChannelSpec(durable=True)``) are
+    durable on the layer, beside any it is configured with.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(f"layer URL must look like SCHEME://..., got {url!r}")
@@ -54,4 +60,5 @@ def get_layer(url: str, plugins: Any = None, **options: Any) -> BaseChannelLayer
         known = ", ".join(f"{s}://" for s in sorted(backends)) or "none"
         raise ValueError(f"no installed layer handles {scheme}:// (installed: {known})") from None
     layer: BaseChannelLayer = factory(url, **options)
+    layer.declare_durable(_plugin_host(plugins).durable_channels())
     return layer

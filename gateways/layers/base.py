@@ -117,7 +117,7 @@ class BaseChannelLayer:
         channel_capacity: Mapping[str, int] | None = None,
         inbox_capacity: int = 10_000,
         max_message_size: int = 1024 * 1024,
-        durable_channels: Iterable[str] = ("email.*",),
+        durable_channels: Iterable[str] = (),
     ) -> None:
         for setting, value in (("expiry", expiry), ("group_expiry", group_expiry)):
             if not value > 0:
@@ -131,10 +131,19 @@ class BaseChannelLayer:
         self.capacities = GlobTable(channel_capacity, self.capacity)
         self.inbox_capacities = GlobTable(channel_capacity, int(inbox_capacity))
         self.max_message_size = int(max_message_size)
-        self.durable = durable_matcher(durable_channels)
+        self.durable_channels = list(durable_channels)
+        self.durable = durable_matcher(self.durable_channels)
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
+
+    def declare_durable(self, globs: Iterable[str]) -> None:
+        """Make more channels durable: those plugins declare with ``ChannelSpec(durable=True)``
+        (``get_layer`` passes them), beside the layer's own ``durable_channels``."""
+        added = [g for g in globs if g not in self.durable_channels]
+        if added:
+            self.durable_channels.extend(added)
+            self.durable = durable_matcher(self.durable_channels)
 
     def capacity_of(self, channel: str) -> int:
         """How many messages the queue holding ``channel`` takes.
@@ -144,7 +153,8 @@ class BaseChannelLayer:
         inbox gets its own, larger capacity (``channel_capacity`` globs still apply to it).
         """
         queue = real_channel(channel)
-        return self.capacities[channel] if queue == channel else self.inbox_capacities[queue]
+        found = self.capacities[channel] if queue == channel else self.inbox_capacities[queue]
+        return int(found)
 
     # -- wire format -------------------------------------------------------------------
 

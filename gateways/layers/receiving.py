@@ -24,7 +24,7 @@ MAX_BACKOFF_SECONDS = 5.0
 
 async def receive_forever(
     layer: BaseChannelLayer,
-    channels: Sequence[str],
+    channels: Sequence[str] | Callable[[], Sequence[str]],
     *,
     name: str,
     timeout: float | None = None,
@@ -37,10 +37,13 @@ async def receive_forever(
     without ``stopping`` the loop ends only when its task is cancelled. ``room`` says how
     many messages the caller can start at once: then one round trip may take that many
     (``receive_many``); the caller must start each one it is given right away.
+    ``channels`` may be a callable, asked again before each receive (an interface
+    stops reading its work channels while it is busy or draining).
     """
-    names = list(channels)
+    fixed = None if callable(channels) else list(channels)
     backoff = 0.0
     while stopping is None or not stopping.is_set():
+        names = fixed if fixed is not None else list(channels())  # type: ignore[operator]
         try:
             found: Sequence[tuple[str, dict[str, Any]] | tuple[None, None]]
             if room is None:

@@ -1,0 +1,283 @@
+"""The runtime every protocol interface needs, written once.
+
+A plugin's interface subclasses :class:`Interface` and writes only its protocol: how
+to listen (:meth:`Interface.listen`), how to stop taking new work
+(:meth:`Interface.stop_accepting`), what to close when the grace period is over
+(:meth:`Interface.close_all`) and, for channels it reads, what to do with a message
+(:meth:`Interface.handle`). The base class owns the rest:
+
+- one receive loop per process for every reply channel the interface hands out
+  (:meth:`Interface.reply_channel` binds a fresh channel to a callback;
+  :meth:`Interface.forget` unbinds it) and for the plain channels it consumes
+  (``consumes``, or :meth:`Interface.channels`); layer outages are ridden out, and a
+  callback that raises is logged without stopping the loop;
+- supervised tasks (:meth:`Interface.spawn` for work, :meth:`Interface.daemon` for
+  services): kept, named, their exceptions logged, cancelled on stop;
+- drain within one grace period: stop accepting, wait until nothing is outstanding,
+  close what is left, stop the tasks;
+- the ``listening on SCHEME://HOST:PORT`` line, and start failures that name the plugin,
+  the address and the flag to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from gateways.layers.receiving import receive_forever
+
+if TYPE_CHECKING:
+    from gateways.host import Host
+
+__all__ = ["Interface", "ReplyCallback", "StartFailed"]
+
+T = TypeVar("T")
+
+#: What a bound reply channel calls with each message; may return an awaitable.
+ReplyCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+#: How often a draining interface re-checks :meth:`Interface.outstanding` unprompted.
+_QUIET_POLL_SECONDS = 0.1
+
+
+class StartFailed(RuntimeError):
+    """An interface could not start; the message says which, where, and what to change."""
+
+
+class Interface:
+    """Base class of a protocol plugin's interface (one per ``gateways serve`` process).
+
+    Class attributes a subclass sets:
+
+    ``name``
+        Shown in logs and in ``gateways ready: ...``; also names its logger
+        (``gateways.<name>``).
+    ``reply_prefix``
+        If set (``"http.response"``), replies come back on channels under one
+        process-specific prefix and :meth:`reply_channel` hands them out.
+    ``consumes``
+        Plain channels this interface takes messages from (``"email.send"``); each
+        is passed to :meth:`handle`, up to ``concurrency`` at once.
+    """
+
+    name: ClassVar[str] = "interface"
+    reply_prefix: ClassVar[str | None] = None
+    consumes: ClassVar[Sequence[str]] = ()
+    concurrency: int = 1
+    #: Seconds one receive waits before the loop looks again at what to receive.
+    poll_seconds: ClassVar[float] = 1.0
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.layer = host.layer
+        self.settings = host.settings
+        self.log = logging.getLogger(f"gateways.{self.name}")
+        self.draining = False
+        self.prefix = ""
+        self._callbacks: dict[str, ReplyCallback] = {}
+        self._counter = itertools.count(1)
+        self._work: set[asyncio.Task[Any]] = set()
+        self._daemons: set[asyncio.Task[Any]] = set()
+        self._handling = 0
+        self._slot_freed = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._receiver: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # -- what a subclass writes ---------------------------------------------------------
+
+    async def listen(self) -> None:
+        """Open listeners or connect (use :meth:`bind` and :meth:`listening`)."""
+
+    async def stop_accepting(self) -> None:
+        """Draining began: close listeners and ask open connections to finish."""
+
+    def outstanding(self) -> int:
+        """Work the drain waits for: by default, bound reply channels and consumed
+        messages in flight. Call :meth:`changed` when it may have dropped."""
+        return len(self._callbacks) + self._handling
+
+    async def close_all(self) -> None:
+        """The grace period is over (or nothing is outstanding): close what is open."""
+
+    async def handle(self, channel: str, message: dict[str, Any]) -> None:
+        """One message from a consumed channel (``consumes``)."""
+        self.log.warning("%s: a message on %s is not handled", self.name, channel)
+
+    def channels(self) -> Sequence[str]:
+        """The plain channels to consume now (``consumes`` unless overridden)."""
+        return self.consumes
+
+    # -- reply channels -----------------------------------------------------------------
+
+    def reply_channel(self, callback: ReplyCallback) -> str:
+        """A fresh channel whose messages go to ``callback`` until :meth:`forget`."""
+        channel = f"{self.prefix}{next(self._counter):x}"
+        self._callbacks[channel] = callback
+        return channel
+
+    def forget(self, channel: str) -> None:
+        """Stop delivering ``channel``; replies still arriving for it are dropped."""
+        if self._callbacks.pop(channel, None) is not None:
+            self._changed.set()
+
+    def changed(self) -> None:
+        """Something :meth:`outstanding` counts may have finished: wake a drain."""
+        self._changed.set()
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def spawn(self, work: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+        """Run short-lived work; a drain lets it finish until the grace period ends."""
+        return self._supervise(work, name, self._work)
+
+    def daemon(self, service: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+        """Run a service for the interface's life; cancelled when the interface stops."""
+        return self._supervise(service, name, self._daemons)
+
+    def _supervise(
+        self, coro: Coroutine[Any, Any, T], name: str | None, into: set[asyncio.Task[Any]]
+    ) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        into.add(task)
+        task.add_done_callback(lambda done: self._task_done(done, into))
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any], into: set[asyncio.Task[Any]]) -> None:
+        into.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error(
+                "%s: task %s failed", self.name, task.get_name(), exc_info=task.exception()
+            )
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take the reply prefix, start the receive loop, then :meth:`listen`."""
+        if self.reply_prefix:
+            taken = await self.layer.new_channel(self.reply_prefix)
+            self.prefix = taken[: taken.index("!") + 1]
+        if self.prefix or self.channels():
+            self._receiver = self.daemon(self._receive_loop(), f"{self.name} receive loop")
+        try:
+            await self.listen()
+        except BaseException:
+            await self._stop_tasks(0)
+            raise
+
+    async def bind(self, opening: Awaitable[T], *, address: str, flag: str) -> T:
+        """Await ``opening`` (a listen or connect); a failure names what to change."""
+        try:
+            return await opening
+        except Exception as exc:
+            if not _is_listen_error(exc):
+                raise
+            reason = getattr(exc, "strerror", None) or getattr(exc, "socketError", None) or exc
+            raise StartFailed(
+                f"{self.name}: cannot listen on {address} ({reason}); choose another with {flag}"
+            ) from exc
+
+    def listening(self, scheme: str, host: str, port: int, detail: str = "") -> None:
+        """Log the ``listening on SCHEME://HOST:PORT`` line tests and operators read."""
+        shown = f"[{host}]" if ":" in host else host
+        self.log.info("listening on %s://%s:%d%s", scheme, shown, port, detail)
+
+    # -- the receive loop -----------------------------------------------------------------
+
+    def _receiving(self) -> list[str]:
+        names = [self.prefix] if self.prefix else []
+        if not self.draining and self._handling < self.concurrency:
+            names.extend(self.channels())
+        return names
+
+    def _room(self) -> int:
+        return max(1, self.concurrency - self._handling)
+
+    async def _receive_loop(self) -> None:
+        callbacks, prefix = self._callbacks, self.prefix
+        async for channel, message in receive_forever(
+            self.layer, self._receiving, name=self.name, timeout=self.poll_seconds, room=self._room
+        ):
+            callback = callbacks.get(channel)
+            if callback is not None:
+                await self._deliver(callback, channel, message)
+            elif prefix and channel.startswith(prefix):
+                self.log.debug("%s: reply on %s dropped (nobody waits for it)", self.name, channel)
+            else:
+                await self._take(channel, message)
+
+    async def _deliver(
+        self, callback: ReplyCallback, channel: str, message: dict[str, Any]
+    ) -> None:
+        try:
+            result = callback(message)
+            if result is not None and inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.log.exception("%s: handling a message on %s failed", self.name, channel)
+
+    async def _take(self, channel: str, message: dict[str, Any]) -> None:
+        self._handling += 1
+        self.spawn(self._handle_one(channel, message), f"{self.name} {channel}")
+        while not self.prefix and self._handling >= self.concurrency:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _handle_one(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await self.handle(channel, message)
+        except Exception:
+            self.log.exception("%s: handling a message on %s failed", self.name, channel)
+        finally:
+            self._handling -= 1
+            self._slot_freed.set()
+            self._changed.set()
+
+    # -- drain ----------------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> None:
+        """Stop accepting, wait (up to ``grace`` seconds) until nothing is outstanding,
+        close what is left, stop every task."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        self.draining = True
+        await self.stop_accepting()
+        await self._wait_quiet(deadline)
+        late = self.outstanding()
+        if late:
+            self.log.warning("%s: closing %d unfinished after %.0fs", self.name, late, grace)
+        await self.close_all()
+        await self._stop_tasks(max(0.0, deadline - loop.time()))
+        self._callbacks.clear()
+
+    async def _wait_quiet(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while self.outstanding() and (left := deadline - loop.time()) > 0:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, _QUIET_POLL_SECONDS))
+
+    async def _stop_tasks(self, grace: float) -> None:
+        """Let work finish within ``grace``, then cancel it and every service."""
+        if self._work and grace > 0:
+            await asyncio.wait(set(self._work), timeout=grace)
+        doomed = [*self._work, *self._daemons]
+        for task in doomed:
+            task.cancel()
+        if doomed:
+            await asyncio.wait(doomed)
+
+
+def _is_listen_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    from twisted.internet.error import BindError  # CannotListenError's base; no reactor
+
+    return isinstance(exc, BindError)
