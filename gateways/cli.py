@@ -72,14 +72,18 @@ ENV_KEYS = ("GATEWAYS_APP",)
 def settle(plugins: PluginHost, command: str, args: argparse.Namespace) -> Settings:
     """Resolve the settings of ``command`` and let the plugins in use check them."""
     given = {k: v for k, v in vars(args).items() if k not in ("command", "app", "config")}
-    settings = resolve(plugins.options(command), given, os.environ, args.config)
-    every = plugins.options()
-    if settings.file:
-        known = [*every, *(Option(key, "") for key in FILE_KEYS)]
-        check_file_keys(known, settings.file, FREE_TABLES)
-    chosen = list(settings.get("plugin") or ()) if command == "serve" else []
+    options = plugins.options(command)
+    core = resolve([o for o in options if not o.plugin], given, os.environ, args.config)
+    chosen = list(core.get("plugin") or ()) if command == "serve" else []
     for name in chosen:
         plugins.require(name)
+    # A plugin not chosen reads nothing here, so its values are neither converted nor
+    # checked (a worker reads every plugin's worker-side options).
+    used = [o for o in options if not o.plugin or o.plugin in chosen or command == "worker"]
+    settings = resolve(used, given, os.environ, args.config)
+    if settings.file:
+        known = [*plugins.options(), *(Option(key, "") for key in FILE_KEYS)]
+        check_file_keys(known, settings.file, FREE_TABLES)
     try:
         plugins.only([CORE, *chosen], "gateways_configure")(settings=settings)
     except ConfigError as exc:

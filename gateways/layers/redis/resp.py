@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-from redis.asyncio.connection import Connection, parse_url
 from redis.exceptions import AuthenticationError, NoScriptError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateways.layers.redis._compat import read_url, tls_context
 
 Arg = bytes | str | int
 Orphan = Callable[[Any], None]
@@ -68,18 +69,16 @@ class Endpoint:
 
     @classmethod
     def from_url(cls, url: str, name: str) -> Endpoint:
-        params: dict[str, Any] = dict(parse_url(url))
-        kind = params.pop("connection_class", Connection)
-        template: Any = kind(**params)  # never connected: it only types the URL's settings
+        found = read_url(url)
         return cls(
             name=name,
-            host=template.host,
-            port=int(template.port),
-            db=int(template.db or 0),
-            username=template.username,
-            password=template.password,
-            client_name=template.client_name,
-            tls=getattr(template, "ssl_context", None),
+            host=found.host,
+            port=found.port,
+            db=found.db,
+            username=found.username,
+            password=found.password,
+            client_name=found.client_name,
+            tls=found.tls,
         )
 
 
@@ -231,7 +230,7 @@ async def connect(
     """Open, authenticate, select the database, name the client and learn its id."""
     loop = asyncio.get_running_loop()
     try:
-        context = endpoint.tls.get() if endpoint.tls is not None else None
+        context = tls_context(endpoint.tls)
         async with asyncio.timeout(connect_timeout):
             _, conn = await loop.create_connection(
                 lambda: RespConnection(endpoint.name, timeout, coalesce),

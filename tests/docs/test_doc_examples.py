@@ -1,0 +1,177 @@
+"""Every example in the docs runs: a doc that does not is a bug.
+
+- TOML blocks parse, every key is one gateways reads (no typo passes), and every value
+  converts for both commands;
+- shell blocks are valid shell (``bash -n``), and each ``gateways`` command line in them
+  (and in the systemd and supervisord files) parses and settles its settings exactly as
+  the real command does, with ``--config`` pointing at the page's own TOML block;
+- Python blocks run, and a ``routes`` they define builds a router.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateways import cli
+from gateways.config import check_file_keys, resolve
+from gateways.plugins import get_plugin_host
+from gateways.routing import load_routing
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```", re.M | re.S)
+GATEWAYS = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?gateways\s+(serve|worker|plugins)\b")
+
+#: Python examples that need a project of the reader's own to import.
+NEEDS_USER_PROJECT = {"from mysite.wsgi import application"}
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    lang: str
+    body: str
+    line: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.page.name}:{self.line}"
+
+
+def blocks(*langs: str) -> list[Block]:
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        for match in FENCE.finditer(text):
+            if match["lang"] in langs:
+                line = text.count("\n", 0, match.start()) + 1
+                found.append(Block(page, match["lang"], match["body"], line))
+    return found
+
+
+def params(*langs: str) -> list[object]:
+    return [pytest.param(b, id=b.id) for b in blocks(*langs)]
+
+
+def test_every_block_says_its_language():
+    unlabeled = [b.id for b in blocks("")]
+    assert not unlabeled, f"label these code blocks (sh, toml, python, ini or text): {unlabeled}"
+
+
+# -- TOML -------------------------------------------------------------------------------
+
+
+def every_option():
+    plugins = get_plugin_host()
+    return plugins, plugins.options()
+
+
+@pytest.mark.parametrize("block", params("toml"))
+def test_toml_examples_are_valid_settings(block, tmp_path):
+    import tomllib
+
+    document = tomllib.loads(block.body)
+    plugins, options = every_option()
+    check_file_keys(
+        [*options, *(cli.Option(k, "") for k in cli.FILE_KEYS)], document, cli.FREE_TABLES
+    )
+    path = tmp_path / "gateways.toml"
+    path.write_text(block.body)
+    for command in ("serve", "worker"):
+        resolve(plugins.options(command), {}, {}, path)
+
+
+# -- shell ------------------------------------------------------------------------------
+
+
+def commands(text: str) -> Iterator[str]:
+    """Logical lines (continuations joined) that run ``gateways``."""
+    for line in text.replace("\\\n", " ").splitlines():
+        if GATEWAYS.search(line.split(" #")[0]):
+            yield line.split(" #")[0]
+
+
+def gateways_argv(line: str, config: Path) -> list[str]:
+    words = shlex.split(line[GATEWAYS.search(line).start() :].strip(" ;&|("))
+    argv = words[1:]
+    for i, word in enumerate(argv):
+        if argv[i - 1] == "--config" and i:
+            argv[i] = str(config)
+    return [w for w in argv if w != "&"]
+
+
+def page_config(page: Path, tmp_path: Path) -> Path:
+    """The page's first TOML block, where its commands say ``--config``."""
+    found = [b for b in blocks("toml") if b.page == page]
+    path = tmp_path / "page.toml"
+    path.write_text(found[0].body if found else "")
+    return path
+
+
+def settle(argv: list[str]) -> None:
+    plugins = get_plugin_host()
+    cli._preload_plugins(plugins, argv)
+    args = cli.build_parser(plugins).parse_args(argv)
+    if args.command in ("serve", "worker"):
+        settings = cli.settle(plugins, args.command, args)
+        assert args.command == "serve" or cli.app_spec(args, settings), "worker without APP"
+
+
+@pytest.mark.parametrize("block", params("sh"))
+def test_shell_examples_are_valid_and_their_gateways_commands_parse(block, tmp_path, monkeypatch):
+    checked = subprocess.run(["bash", "-n"], input=block.body, text=True, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+    for name in [n for n in list(__import__("os").environ) if n.startswith("GATEWAYS_")]:
+        monkeypatch.delenv(name)
+    config = page_config(block.page, tmp_path)
+    for line in commands(block.body):
+        try:
+            settle(gateways_argv(line, config))
+        except SystemExit as exc:  # argparse refused it
+            pytest.fail(f"{block.id}: {line!r} does not parse (exit {exc.code})")
+
+
+@pytest.mark.parametrize("block", params("ini"))
+def test_service_files_run_gateways_commands_that_parse(block, tmp_path, monkeypatch):
+    for name in [n for n in list(__import__("os").environ) if n.startswith("GATEWAYS_")]:
+        monkeypatch.delenv(name)
+    config = page_config(block.page, tmp_path)
+    lines = [
+        v
+        for k, _, v in (line.partition("=") for line in block.body.splitlines())
+        if k.strip() in ("ExecStart", "command")
+    ]
+    assert lines, f"{block.id}: no ExecStart= or command= line"
+    for line in lines:
+        settle(gateways_argv(line, config))
+
+
+# -- Python -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", params("python"))
+def test_python_examples_run(block, tmp_path, monkeypatch):
+    if any(needs in block.body for needs in NEEDS_USER_PROJECT):
+        compile(block.body, block.id, "exec")  # runs only inside the reader's project
+        return
+    module = tmp_path / "doc_example.py"
+    module.write_text(block.body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "doc_example", raising=False)
+    namespace: dict[str, object] = {"__name__": "doc_example"}
+    exec(compile(block.body, str(module), "exec"), namespace)
+    if "routes" in namespace:
+        load_routing("doc_example:routes")
+
+
+def test_argparse_is_what_the_cli_uses():
+    assert isinstance(cli.build_parser(get_plugin_host()), argparse.ArgumentParser)
