@@ -29,6 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.receiving import receive_forever
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Interface:
         self.log = logging.getLogger(f"gateways.{self.name}")
         self.draining = False
         self.prefix = ""
+        self._listening = False
         self._callbacks: dict[str, ReplyCallback] = {}
         self._counter = itertools.count(1)
         self._work: set[asyncio.Task[Any]] = set()
@@ -117,11 +119,28 @@ class Interface:
 
     # -- reply channels -----------------------------------------------------------------
 
-    def reply_channel(self, callback: ReplyCallback) -> str:
-        """A fresh channel whose messages go to ``callback`` until :meth:`forget`."""
+    def reply_channel(
+        self, callback: ReplyCallback, *, once: bool = False, timeout: float | None = None
+    ) -> str:
+        """A fresh channel whose messages go to ``callback`` until :meth:`forget`.
+
+        ``once``: forgotten after its first message (one answer per request).
+        ``timeout``: forgotten after that many seconds, answered or not.
+        """
         channel = f"{self.prefix}{next(self._counter):x}"
+        if once:
+            callback = self._first_only(channel, callback)
         self._callbacks[channel] = callback
+        if timeout is not None:
+            asyncio.get_running_loop().call_later(timeout, self.forget, channel)
         return channel
+
+    def _first_only(self, channel: str, callback: ReplyCallback) -> ReplyCallback:
+        def deliver(message: dict[str, Any]) -> Awaitable[None] | None:
+            self.forget(channel)
+            return callback(message)
+
+        return deliver
 
     def forget(self, channel: str) -> None:
         """Stop delivering ``channel``; replies still arriving for it are dropped."""
@@ -131,6 +150,21 @@ class Interface:
     def changed(self) -> None:
         """Something :meth:`outstanding` counts may have finished: wake a drain."""
         self._changed.set()
+
+    async def send(self, channel: str, message: dict[str, Any]) -> bool:
+        """Put ``message`` on the layer; False (logged) when the layer refuses it or is
+        unreachable, for protocols that have no way to tell their client."""
+        try:
+            await self.layer.send(channel, message)
+        except ChannelFull:
+            self.log.warning("%s: %s is full; a message is dropped", self.name, channel)
+        except MessageTooLarge as exc:
+            self.log.warning("%s: a message for %s is dropped: %s", self.name, channel, exc)
+        except (LayerUnavailable, ConnectionError, OSError) as exc:
+            self.log.error("%s: layer unavailable (%s); a message is dropped", self.name, exc)
+        else:
+            return True
+        return False
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -164,13 +198,19 @@ class Interface:
         if self.reply_prefix:
             taken = await self.layer.new_channel(self.reply_prefix)
             self.prefix = taken[: taken.index("!") + 1]
-        if self.prefix or self.channels():
-            self._receiver = self.daemon(self._receive_loop(), f"{self.name} receive loop")
+        if self.prefix:  # replies may come as soon as the first client does
+            self._start_receiving()
         try:
             await self.listen()
         except BaseException:
             await self._stop_tasks(0)
             raise
+        self._listening = True  # consumed channels are read from now on
+        if not self.prefix and self.channels():
+            self._start_receiving()
+
+    def _start_receiving(self) -> None:
+        self._receiver = self.daemon(self._receive_loop(), f"{self.name} receive loop")
 
     async def bind(self, opening: Awaitable[T], *, address: str, flag: str) -> T:
         """Await ``opening`` (a listen or connect); a failure names what to change."""
@@ -193,7 +233,7 @@ class Interface:
 
     def _receiving(self) -> list[str]:
         names = [self.prefix] if self.prefix else []
-        if not self.draining and self._handling < self.concurrency:
+        if self._listening and not self.draining and self._handling < self.concurrency:
             names.extend(self.channels())
         return names
 

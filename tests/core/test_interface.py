@@ -152,3 +152,84 @@ async def test_the_listening_line(host, caplog):
     caplog.set_level(logging.INFO)
     Echo(host).listening("echo", "::1", 7000, " (test)")
     assert "listening on echo://[::1]:7000 (test)" in caplog.text
+
+
+def test_the_01_names_keep_working_and_a_moved_one_warns():
+    import gateways.host
+    from gateways import config, plugin, plugins
+    from gateways.layers import receiving
+
+    assert config.Option is plugin.Option and plugins.ChannelSpec is plugin.ChannelSpec
+    assert receiving.receive_forever is plugin.receive_forever
+    with pytest.warns(DeprecationWarning, match=r"gateways\.plugin\.Interface"):
+        old = gateways.host.Interface
+    assert old is plugin.InterfaceLike
+
+
+def test_the_sdk_module_exports_what_it_documents():
+    from gateways import plugin
+
+    assert all(hasattr(plugin, name) for name in plugin.__all__)
+    for name in (
+        "hookimpl",
+        "Option",
+        "port",
+        "host_port",
+        "byte_size",
+        "positive",
+        "not_negative",
+        "boolean",
+        "ConfigError",
+        "ChannelSpec",
+        "Host",
+        "Interface",
+        "ChannelFull",
+        "MessageTooLarge",
+        "LayerUnavailable",
+        "receive_forever",
+    ):
+        assert name in plugin.__all__
+
+
+async def test_single_use_and_expiring_reply_channels(host):
+    echo = Echo(host)
+    await echo.start()
+    got: list[Any] = []
+    once = echo.reply_channel(got.append, once=True)
+    expiring = echo.reply_channel(got.append, timeout=0.05)
+    await host.layer.send(once, {"n": 1})
+    await wait_until(lambda: got == [{"n": 1}])
+    assert echo.outstanding() == 1  # the single-use channel is gone after its answer
+    await wait_until(lambda: echo.outstanding() == 0)  # and the other after its timeout
+    await host.layer.send(once, {"n": 2})
+    await host.layer.send(expiring, {"n": 3})
+    check = echo.reply_channel(got.append)
+    await host.layer.send(check, {"n": 4})
+    await wait_until(lambda: len(got) == 2)
+    assert got == [{"n": 1}, {"n": 4}]
+    await echo.drain(0)
+
+
+async def test_send_reports_a_refusal_instead_of_raising(host, caplog):
+    layer = get_layer("memory://", capacity=1)
+    echo = Echo(SimpleNamespace(layer=layer, settings=Settings({})))
+    assert await echo.send("full.channel", {"n": 1}) is True
+    assert await echo.send("full.channel", {"n": 2}) is False
+    assert "echo: full.channel is full; a message is dropped" in caplog.text
+    assert await echo.send("x", {"too": b"x" * 2_000_000}) is False
+    await layer.close()
+
+
+async def test_consumed_channels_are_read_only_once_listening(host):
+    class Late(Echo):
+        reply_prefix = None
+
+        async def listen(self) -> None:
+            self.events.append(f"listen with {len(self.handled)} handled")
+
+    late = Late(host)
+    await host.layer.send("echo.send", {"n": 1})
+    await late.start()
+    await wait_until(lambda: late.handled == [{"n": 1}])
+    assert late.events == ["listen with 0 handled"]
+    await late.drain(0)
