@@ -27,7 +27,9 @@ class InterfaceLike(Protocol):
     """What the host needs of an interface. :class:`gateways.interface.Interface` is the
     base class to use; any object with these members still works."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Shown in logs and ``gateways ready: ...``."""
 
     async def start(self) -> None:
         """Begin listening or connecting; return once ready (errors abort ``serve``)."""

@@ -1,6 +1,7 @@
 """A WebSocket client on a bare socket, for what a well-behaved client never does:
 malformed handshakes, invalid frames, staying silent. Frames are built and parsed by
-the ``websockets`` package's sans-I/O layer; only the bytes' delivery is by hand."""
+the ``websockets`` package's sans-I/O layer; only the bytes' delivery is by hand.
+:class:`Transport` and :func:`frames_sent` do the same for a protocol in-process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import base64
 import os
 
+from twisted.internet.testing import StringTransport
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
@@ -75,3 +77,36 @@ class RawSocket:
             await self.writer.wait_closed()
         except ConnectionError:
             pass
+
+
+class Transport(StringTransport):
+    """A StringTransport that, as TCP transports do, lets autobahn unregister a producer
+    it never registered (it does so whenever it drops a connection); ``wrote`` is set by
+    every write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrote = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.wrote.set()
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+
+def frames_sent(transport: StringTransport) -> list[Frame]:
+    """The frames a server protocol wrote after its handshake response."""
+    reader = StreamReader()
+    reader.feed_data(transport.value().partition(b"\r\n\r\n")[2])
+    reader.feed_eof()
+    found = []
+    while True:
+        parser = Frame.parse(reader.read_exact, mask=False, max_size=None)
+        try:
+            next(parser)
+        except StopIteration as done:
+            found.append(done.value)
+        except EOFError:
+            return found

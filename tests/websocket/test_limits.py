@@ -47,12 +47,13 @@ async def test_allowed_origin_option_replaces_the_default(serve_ws):
 # -- frames --------------------------------------------------------------------------------
 
 
-async def test_message_over_max_closes_with_1009(serve_ws):
-    server = serve_ws("--ws-max-message", "1000")
+@pytest.mark.parametrize(("flag", "limit"), [("1000", 1000), ("1KiB", 1024)])
+async def test_message_over_max_closes_with_1009(serve_ws, flag, limit):
+    server = serve_ws("--ws-max-message", flag)
     async with server.connect("/echo") as ws:
-        await ws.send("x" * 1000)
-        assert await ws.recv() == "x" * 1000
-        await ws.send("x" * 1001)
+        await ws.send("x" * limit)
+        assert await ws.recv() == "x" * limit
+        await ws.send("x" * (limit + 1))
         assert await next_close(ws) == 1009
 
 

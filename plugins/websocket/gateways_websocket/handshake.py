@@ -8,6 +8,7 @@ may reach consumers at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -82,7 +83,7 @@ def _normal(origin: str) -> str:
     return f"{scheme}://{rest}"
 
 
-def origin_allowed(headers: Headers, scheme: str, allowed: tuple[str, ...]) -> bool:
+def origin_allowed(headers: Headers, scheme: str, allowed: Sequence[str]) -> bool:
     """Browsers always send ``Origin``; a client without one is not a browser page, so
     cross-site request forgery does not apply and it is let through."""
     values = header_values(headers, b"origin")

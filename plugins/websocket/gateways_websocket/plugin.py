@@ -6,14 +6,18 @@ over ``Upgrade: websocket`` requests. See docs/websocket.md for messages and opt
 
 from __future__ import annotations
 
-import logging
-import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from gateways import hookimpl
-from gateways.config import Option, Settings
-from gateways.plugins import ChannelSpec
+from gateways.plugin import (
+    ChannelSpec,
+    Host,
+    Interface,
+    Message,
+    Option,
+    Settings,
+    hookimpl,
+)
 from gateways_websocket import options
 from gateways_websocket._types import (
     WebSocketConnect,
@@ -22,17 +26,14 @@ from gateways_websocket._types import (
     WebSocketReply,
 )
 
-log = logging.getLogger("gateways.websocket")
-
-#: The websocket interface of each running host (one per ``gateways serve`` process).
-_servers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-INBOUND = ("websocket.connect", "websocket.receive", "websocket.disconnect")
+if TYPE_CHECKING:
+    from gateways_http.upgrade import UpgradeRequest
+    from twisted.internet.interfaces import IProtocol
 
 
 @hookimpl
 def gateways_options() -> Sequence[Option]:
-    return options.options()
+    return options.WsOptions.declare()
 
 
 @hookimpl
@@ -56,30 +57,31 @@ def gateways_channels() -> Sequence[ChannelSpec]:
 
 
 @hookimpl
-def gateways_interfaces(host: Any) -> Sequence[Any]:
-    from gateways_websocket.server import WebSocketServer
+def gateways_interfaces(host: Host) -> Sequence[Interface]:
+    from gateways_websocket.server import WebSocketServer  # autobahn only where it serves
 
-    server = WebSocketServer(options.WsConfig.from_settings(host.settings), host.layer)
-    _servers[host] = server
-    return [server]
+    return [WebSocketServer(host)]
 
 
 @hookimpl
-def gateways_http_upgrade(host: Any, request: Any) -> Any:
+def gateways_http_upgrade(host: Host, request: UpgradeRequest) -> IProtocol | None:
     """Take over ``Upgrade: websocket`` when this process serves the websocket plugin."""
     if request.upgrade != "websocket":
         return None
-    server = _servers.get(host)
-    if server is None:
+    from gateways_websocket.server import WebSocketServer
+
+    server = host.interface("websocket")
+    if not isinstance(server, WebSocketServer):
         return None  # --plugin websocket not chosen: HTTP answers the request itself
     return server.build(request)
 
 
 @hookimpl
-async def gateways_consumer_failed(message: Any, error: BaseException) -> None:
-    """In the worker: a consumer of a websocket message raised; close its socket with 1011
-    (a handshake still pending is refused with 500)."""
-    if message.channel not in ("websocket.connect", "websocket.receive"):
+async def gateways_consumer_failed(message: Message, error: BaseException) -> None:
+    """In the worker: a consumer of ``websocket.connect`` or ``websocket.receive`` raised;
+    close its socket with 1011 (a handshake still pending is refused with 500). The
+    socket of a failed ``websocket.disconnect`` is closed already."""
+    if message.channel == "websocket.disconnect":
         return
     reply_channel = message.reply_channel
     if isinstance(reply_channel, str) and reply_channel:
@@ -87,7 +89,7 @@ async def gateways_consumer_failed(message: Any, error: BaseException) -> None:
 
 
 @hookimpl
-async def gateways_unrouted(message: Any) -> None:
+async def gateways_unrouted(message: Message) -> None:
     """In the worker: no route takes this ``websocket.connect`` path; refuse it with 404
     at once, as HTTP does, instead of leaving the client to time out."""
     if message.channel == "websocket.connect" and isinstance(message.reply_channel, str):

@@ -9,22 +9,18 @@ as Daphne's WebSocketProtocol does.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from autobahn.twisted.websocket import (
-    ConnectionDeny,
-    WebSocketServerFactory,
-    WebSocketServerProtocol,
-)
+from autobahn.twisted.websocket import ConnectionDeny, WebSocketServerFactory
 from autobahn.websocket.types import ConnectionRequest
 from gateways_http.upgrade import UpgradeRequest
 from twisted.internet.defer import Deferred
 
 from gateways_websocket import handshake
+from gateways_websocket._compat import AnswerLater, send_close, use_precise_timer
 from gateways_websocket._types import WebSocketConnect
-from gateways_websocket.options import WsConfig
+from gateways_websocket.options import WsOptions
 
 if TYPE_CHECKING:
     from gateways_websocket.server import WebSocketServer
@@ -41,30 +37,20 @@ def sendable(code: int) -> bool:
     return code in SENDABLE_CODES or 3000 <= code <= 4999
 
 
-class PreciseTimer:
-    """Stands in for autobahn's batched timer, which truncates every delay to a whole
-    second (so a 0.5 s ping interval became a ping storm, and timeouts fired up to 1 s
-    early). One asyncio timer per call is cheap enough and exact."""
-
-    def call_later(self, delay: float, func: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return loop.call_later(delay, functools.partial(func, *args, **kwargs))
-
-
 class WebSocketFactory(WebSocketServerFactory):
     """Holds autobahn's per-server options; protocols are built by the upgrade hook."""
 
-    def __init__(self, config: WsConfig) -> None:
+    def __init__(self, config: WsOptions) -> None:
         super().__init__(server="gateways")
-        self._batched_timer = PreciseTimer()
+        use_precise_timer(self)
         self.setProtocolOptions(
-            maxMessagePayloadSize=config.max_message,
-            maxFramePayloadSize=config.max_message,
-            autoPingInterval=config.ping_interval,
-            autoPingTimeout=config.ping_timeout,
+            maxMessagePayloadSize=config.ws_max_message,
+            maxFramePayloadSize=config.ws_max_message,
+            autoPingInterval=config.ws_ping_interval,
+            autoPingTimeout=config.ws_ping_timeout,
             # Our own timer answers a silent consumer with 503; this one only catches a
             # peer that never completes the request at all.
-            openHandshakeTimeout=config.connect_timeout + 5,
+            openHandshakeTimeout=config.ws_connect_timeout + 5,
             utf8validateIncoming=True,
             # Origins are policy, decided in onConnect (403); autobahn only parses them.
             allowedOrigins=["*"],
@@ -73,7 +59,7 @@ class WebSocketFactory(WebSocketServerFactory):
         )
 
 
-class WebSocketProtocol(WebSocketServerProtocol):
+class WebSocketProtocol(AnswerLater):
     """A socket from handshake to close. ``reply_channel`` names it on the layer."""
 
     def __init__(self, server: WebSocketServer, request: UpgradeRequest) -> None:
@@ -82,17 +68,12 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.upgrade = request
         self.reply_channel = ""
         self.order = 0
-        self.handshake: Deferred[Any] | None = None
+        self.handshake = None
         self.connect_sent = False
         self.connect_timer: asyncio.TimerHandle | None = None
-        self.sent_tail: Any = None  # the latest send to the layer, to keep order
+        self.sent_tail: asyncio.Task[None] | None = None  # the latest send, to keep order
 
     # -- handshake -----------------------------------------------------------------------
-
-    def processHandshake(self) -> None:
-        if self.handshake is not None:
-            return  # frames sent before our answer wait in self.data; never re-parse them
-        super().processHandshake()
 
     def onConnect(self, request: ConnectionRequest) -> Any:
         """Check policy, then answer later: the Deferred fires on the consumer's reply."""
@@ -100,8 +81,8 @@ class WebSocketProtocol(WebSocketServerProtocol):
         problem = handshake.header_problem(upgrade.headers)
         if problem:
             raise ConnectionDeny(400, problem)
-        config = self.server.config
-        if not handshake.origin_allowed(upgrade.headers, upgrade.scheme, config.allowed_origins):
+        allowed = self.server.config.ws_allowed_origin
+        if not handshake.origin_allowed(upgrade.headers, upgrade.scheme, allowed):
             raise ConnectionDeny(403, "origin not allowed")
         if self.server.draining:
             raise ConnectionDeny(503, "server shutting down")
@@ -169,7 +150,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
             message = {"text": payload.decode("utf-8")}  # autobahn validated it (else 1007)
         message.update(reply_channel=self.reply_channel, path=self.upgrade.path)
         message["order"] = self.next_order()
-        self.server.send(self, "websocket.receive", message)
+        self.server.forward(self, "websocket.receive", message)
 
     def send_text(self, text: str) -> None:
         self.sendMessage(text.encode("utf-8"), isBinary=False)
@@ -182,7 +163,7 @@ class WebSocketProtocol(WebSocketServerProtocol):
         if self.connecting:
             self.reject(500 if code == 1011 else 503 if code in (1001, 1013) else 403)
         elif self.state == self.STATE_OPEN:
-            self.sendCloseFrame(code=code, isReply=False)
+            send_close(self, code)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._settle()

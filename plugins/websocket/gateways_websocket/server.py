@@ -1,83 +1,65 @@
 """The websocket interface of one ``gateways serve`` process.
 
-It listens on nothing itself: sockets arrive through the HTTP plugin's upgrade hook. It
-owns ONE process-specific reply prefix (``websocket.send.<process>!``), gives each socket
-a channel under it, and runs ONE receive loop that hands every reply to its socket.
+It listens on nothing itself: sockets arrive through the HTTP plugin's upgrade hook.
+:class:`~gateways.plugin.Interface` owns the receive loop and the process-specific
+reply prefix (``websocket.send.<process>!``); each socket gets a reply channel under it,
+bound to :func:`~gateways_websocket.replies.apply_reply` for as long as it is open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import secrets
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from gateways.layers import BaseChannelLayer, ChannelFull, MessageTooLarge
-from gateways.layers.receiving import receive_forever
-from gateways_websocket.options import WsConfig
+from gateways_http.upgrade import UpgradeRequest
+
+from gateways.plugin import ChannelFull, Host, Interface, LayerUnavailable, MessageTooLarge
+from gateways_websocket.options import WsOptions
 from gateways_websocket.protocol import WebSocketFactory, WebSocketProtocol
 from gateways_websocket.replies import apply_reply
 
-log = logging.getLogger("gateways.websocket")
-
-#: How long one receive waits before the loop checks whether it should stop.
-POLL_SECONDS = 5.0
 DRAIN_CODE = 1001  # going away
 
 
-class WebSocketServer:
+class WebSocketServer(Interface):
     name = "websocket"
+    reply_prefix = "websocket.send"
 
-    def __init__(self, config: WsConfig, layer: BaseChannelLayer) -> None:
-        self.config = config
-        self.layer = layer
-        self.factory = WebSocketFactory(config)
-        self.prefix = ""
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.config = WsOptions.read(host.settings)
+        self.factory = WebSocketFactory(self.config)
         self.sockets: dict[str, WebSocketProtocol] = {}
-        self.draining = False
+        # The http interface may start first and hand over sockets before this one
+        # has its reply prefix; they wait for it here.
         self._ready = asyncio.Event()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._sends: set[asyncio.Task[None]] = set()
-        self._all_closed = asyncio.Event()
 
     # -- Interface ----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        name = await self.layer.new_channel("websocket.send")
-        self.prefix = name[: name.index("!") + 1]
-        self._loop_task = asyncio.create_task(self._receive_loop(), name="websocket replies")
-        self._loop_task.add_done_callback(self._loop_ended)
+    async def listen(self) -> None:
         self._warn_layer_limit()
         self._ready.set()
-        log.info(
+        self.log.info(
             "websocket: taking Upgrade: websocket on the http port; replies on %s", self.prefix
         )
 
-    async def drain(self, grace: float) -> None:
-        """Refuse new handshakes, close open sockets with 1001, wait for them (``grace``)."""
-        self.draining = True
+    async def stop_accepting(self) -> None:
+        """New handshakes get 503 (``draining``); open sockets are closed with 1001."""
+        if self.sockets:
+            self.log.info("websocket: closing %d socket(s)", len(self.sockets))
         for socket in list(self.sockets.values()):
             socket.close(DRAIN_CODE)
-        if self.sockets:
-            log.info("websocket: closing %d socket(s)", len(self.sockets))
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), grace)
-            except TimeoutError:
-                log.warning(
-                    "websocket: dropping %d socket(s) after %.0fs", len(self.sockets), grace
-                )
-                for socket in list(self.sockets.values()):
-                    socket.dropConnection(abort=True)
-        if self._sends:
-            await asyncio.wait(set(self._sends), timeout=max(grace, 1.0))
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+
+    async def close_all(self) -> None:
+        """Peers that have not finished closing within the grace period are dropped."""
+        for socket in list(self.sockets.values()):
+            socket.dropConnection(abort=True)
 
     # -- sockets ------------------------------------------------------------------------
 
-    def build(self, request: Any) -> WebSocketProtocol:
+    def build(self, request: UpgradeRequest) -> WebSocketProtocol:
         """The protocol the HTTP interface hands an upgraded connection to."""
         protocol = WebSocketProtocol(self, request)
         protocol.factory = self.factory
@@ -85,34 +67,37 @@ class WebSocketServer:
 
     def open(self, socket: WebSocketProtocol) -> None:
         """The handshake is valid: name the socket, tell the consumers, start the clock."""
-        self._all_closed.clear()
-        self._spawn(self._open(socket))
+        self.spawn(self._open(socket), "websocket handshake")
 
     async def _open(self, socket: WebSocketProtocol) -> None:
         await self._ready.wait()
         if socket.handshake is None:
             return  # the client went away while we waited to start
-        socket.reply_channel = self.prefix + secrets.token_hex(8)
+        if self.draining:
+            socket.reject(503, "server shutting down")
+            return
+        socket.reply_channel = self.reply_channel(functools.partial(apply_reply, socket))
         self.sockets[socket.reply_channel] = socket
         socket.connect_timer = asyncio.get_running_loop().call_later(
-            self.config.connect_timeout, self._connect_timeout, socket
+            self.config.ws_connect_timeout, self._connect_timeout, socket
         )
         socket.connect_sent = True
-        self.send(socket, "websocket.connect", dict(socket.connect_message()))
+        self.forward(socket, "websocket.connect", dict(socket.connect_message()))
 
     def _connect_timeout(self, socket: WebSocketProtocol) -> None:
         if socket.connecting:
-            log.warning(
+            self.log.warning(
                 "%s: no consumer answered websocket.connect within %.1fs (is a worker "
                 "running and routing websocket.connect?); refusing with 503",
                 socket.reply_channel,
-                self.config.connect_timeout,
+                self.config.ws_connect_timeout,
             )
             socket.reject(503, "no consumer answered")
 
     def closed(self, socket: WebSocketProtocol, code: int) -> None:
         if self.sockets.pop(socket.reply_channel, None) is None:
             return
+        self.forget(socket.reply_channel)
         if socket.connect_sent:
             message = {
                 "reply_channel": socket.reply_channel,
@@ -120,17 +105,19 @@ class WebSocketServer:
                 "code": code,
                 "order": socket.next_order(),
             }
-            self.send(socket, "websocket.disconnect", message)
-        if not self.sockets:
-            self._all_closed.set()
+            self.forward(socket, "websocket.disconnect", message)
 
     # -- to the layer ---------------------------------------------------------------------
 
-    def send(self, socket: WebSocketProtocol, channel: str, message: Mapping[str, Any]) -> None:
-        """Send in order per socket: each send starts once the socket's previous one ended."""
-        socket.sent_tail = self._spawn(self._send(socket, channel, message, socket.sent_tail))
+    def forward(self, socket: WebSocketProtocol, channel: str, message: Mapping[str, Any]) -> None:
+        """Send in order per socket: each send starts once the socket's previous one ended.
+        A refusal is the socket's to answer (1013, 1009, 1011), unlike :meth:`send`."""
+        previous = socket.sent_tail
+        socket.sent_tail = self.spawn(
+            self._forward(socket, channel, message, previous), f"websocket {channel}"
+        )
 
-    async def _send(
+    async def _forward(
         self,
         socket: WebSocketProtocol,
         channel: str,
@@ -143,59 +130,28 @@ class WebSocketServer:
             await self.layer.send(channel, message)
         except ChannelFull:
             if channel == "websocket.disconnect":
-                log.warning("%s is full: the close of %s goes unreported", channel, socket)
+                self.log.warning("%s is full: the close of %s goes unreported", channel, socket)
             else:
-                log.warning("%s is full: closing %s with 1013", channel, socket.reply_channel)
+                self.log.warning("%s is full: closing %s with 1013", channel, socket.reply_channel)
                 socket.close(1013)
         except MessageTooLarge as exc:
-            log.warning("%s: %s; closing with 1009", socket.reply_channel, exc)
+            self.log.warning("%s: %s; closing with 1009", socket.reply_channel, exc)
             socket.close(1009)
-        except (ConnectionError, OSError) as exc:
-            log.error("layer unreachable (%s): closing %s with 1011", exc, socket.reply_channel)
+        except (LayerUnavailable, OSError) as exc:
+            self.log.error(
+                "layer unreachable (%s): closing %s with 1011", exc, socket.reply_channel
+            )
             socket.close(1011)
         finally:
             if socket.sent_tail is asyncio.current_task():
                 socket.sent_tail = None  # idle sockets keep no finished task alive
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._sends.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._sends.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("websocket: sending to the layer failed", exc_info=task.exception())
-
-    # -- from the layer -------------------------------------------------------------------
-
-    async def _receive_loop(self) -> None:
-        async for channel, message in receive_forever(
-            self.layer, [self.prefix], name="websocket", timeout=POLL_SECONDS
-        ):
-            socket = self.sockets.get(channel)
-            if socket is None:
-                log.debug("reply for a closed socket on %s dropped", channel)
-                continue
-            try:
-                apply_reply(socket, message)
-            except Exception:
-                log.exception("%s: could not apply reply %r", channel, message)
-
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.critical(
-                "websocket: the reply loop died; sockets get no more replies",
-                exc_info=task.exception(),
-            )
-
     def _warn_layer_limit(self) -> None:
-        if self.config.max_message > self.layer.max_message_size:
-            log.warning(
+        if self.config.ws_max_message > self.layer.max_message_size:
+            self.log.warning(
                 "--ws-max-message is %d bytes but the channel layer takes messages up to %d: "
                 "larger frames close their socket with 1009; raise the layer's "
                 "max_message_size to match",
-                self.config.max_message,
+                self.config.ws_max_message,
                 self.layer.max_message_size,
             )

@@ -1,0 +1,56 @@
+"""Every use of autobahn's internals, in one place (tests/websocket/test_compat.py
+fails loudly when an autobahn release changes one of them).
+
+- ``factory._batched_timer``: autobahn schedules every protocol timer (open handshake,
+  auto-ping, ping timeout, close handshake) through it, and its batched timer truncates
+  each delay to a whole second; :func:`use_precise_timer` puts an exact one in its place.
+- ``processHandshake``: autobahn calls it on every chunk that arrives while the socket
+  is connecting, so while ``onConnect``'s Deferred is pending (the consumer has not
+  answered yet) the request would be parsed, and ``onConnect`` run, again for every
+  frame the client sends meanwhile; :class:`AnswerLater` stops that.
+- ``sendCloseFrame``: the public ``sendClose`` only takes 1000 and 3000-4999, but a
+  server must also send 1001 (going away), 1009, 1011, 1013 ...; :func:`send_close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.defer import Deferred
+
+__all__ = ["AnswerLater", "PreciseTimer", "send_close", "use_precise_timer"]
+
+
+class PreciseTimer:
+    """Stands in for autobahn's batched timer, which truncates every delay to a whole
+    second (so a 0.5 s ping interval became a ping storm, and timeouts fired up to 1 s
+    early). One asyncio timer per call is cheap enough and exact."""
+
+    def call_later(self, delay: float, func: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(delay, functools.partial(func, *args, **kwargs))
+
+
+def use_precise_timer(factory: WebSocketServerFactory) -> None:
+    """Make the protocols of ``factory`` schedule their timers exactly."""
+    factory._batched_timer = PreciseTimer()
+
+
+class AnswerLater(WebSocketServerProtocol):
+    """A server protocol whose ``onConnect`` answers later: it sets ``handshake`` to the
+    Deferred it returns, and the request is parsed once, however many chunks follow."""
+
+    handshake: Deferred[Any] | None = None
+
+    def processHandshake(self) -> None:
+        if self.handshake is not None:
+            return  # frames sent before our answer wait in self.data; never re-parse them
+        super().processHandshake()
+
+
+def send_close(protocol: WebSocketServerProtocol, code: int) -> None:
+    """Send a close frame with any code a server may send (RFC 6455 section 7.4)."""
+    protocol.sendCloseFrame(code=code, isReply=False)

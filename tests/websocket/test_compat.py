@@ -1,0 +1,113 @@
+"""The autobahn internals ``gateways_websocket._compat`` relies on, each checked on a
+real autobahn protocol fed bytes through Twisted's StringTransport: an autobahn release
+that renames or reworks one fails here, by name, before sockets misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import autobahn
+import pytest
+from autobahn.twisted.websocket import WebSocketServerFactory
+from gateways_websocket import _compat
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from websockets.frames import Close, Opcode
+
+from tests.websocket.rawclient import Transport, frames_sent, request
+
+
+class Later(_compat.AnswerLater):
+    """Answers ``onConnect`` later, as the plugin's protocol does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connects = 0
+        self.received: list[bytes] = []
+
+    def onConnect(self, request: Any) -> Deferred[Any]:
+        self.connects += 1
+        self.handshake = Deferred()
+        return self.handshake
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.received.append(payload)
+
+
+@pytest.fixture
+def connect() -> Iterator[Any]:
+    """``connect(**protocol_options)``: a protocol on a StringTransport; lost at the end."""
+    made: list[Later] = []
+
+    def make(**options: Any) -> tuple[Later, Transport]:
+        factory = WebSocketServerFactory(server="test")
+        _compat.use_precise_timer(factory)
+        factory.setProtocolOptions(**{"autoPingInterval": 0, **options})
+        protocol, transport = Later(), Transport()
+        protocol.factory = factory
+        protocol.makeConnection(transport)
+        made.append(protocol)
+        return protocol, transport
+
+    yield make
+    for protocol in made:
+        protocol.connectionLost(Failure(ConnectionDone()))  # cancels autobahn's timers
+
+
+def opened(protocol: Later, transport: StringTransport, asked: bool = False) -> None:
+    """Complete the handshake (send the request first unless ``asked``)."""
+    if not asked:
+        protocol.dataReceived(request("/", "example.com"))
+    assert protocol.handshake is not None
+    protocol.handshake.callback(None)
+    assert transport.value().startswith(b"HTTP/1.1 101"), transport.value()[:200]
+
+
+def seconds_until(handle: Any) -> float:
+    assert isinstance(handle, asyncio.TimerHandle), (
+        f"autobahn {autobahn.__version__} no longer schedules through "
+        f"factory._batched_timer (got {handle!r}); see gateways_websocket/_compat.py"
+    )
+    return handle.when() - asyncio.get_running_loop().time()
+
+
+def test_factories_still_have_a_batched_timer_to_replace():
+    timer = getattr(WebSocketServerFactory(), "_batched_timer", None)
+    assert callable(getattr(timer, "call_later", None)), (
+        f"autobahn {autobahn.__version__}: WebSocketServerFactory._batched_timer is gone"
+    )
+
+
+async def test_protocol_timers_go_through_the_precise_timer(connect):
+    protocol, transport = connect(openHandshakeTimeout=2.5, autoPingInterval=0.3)
+    assert 2.4 < seconds_until(protocol.openHandshakeTimeoutCall) <= 2.5  # not truncated
+    opened(protocol, transport)
+    assert 0.2 < seconds_until(protocol.autoPingPendingCall) <= 0.3
+
+
+async def test_a_pending_handshake_is_parsed_once_however_many_chunks_follow(connect):
+    protocol, transport = connect()
+    protocol.dataReceived(request("/", "example.com"))
+    # A text frame "\r\n\r\n" under an all-zero mask: on the wire it reads like the end
+    # of an HTTP head, which made autobahn parse the handshake (and ask) again.
+    early = bytes([0x81, 0x84]) + bytes(4) + b"\r\n\r\n"
+    protocol.dataReceived(early[:3])
+    protocol.dataReceived(early[3:])
+    assert protocol.connects == 1
+    opened(protocol, transport, asked=True)
+    assert protocol.connects == 1
+    assert protocol.received == [b"\r\n\r\n"]  # frames sent before the answer are kept
+
+
+async def test_send_close_sends_server_codes(connect):
+    protocol, transport = connect()
+    opened(protocol, transport)
+    _compat.send_close(protocol, 1013)
+    [frame] = frames_sent(transport)
+    assert frame.opcode is Opcode.CLOSE
+    assert Close.parse(frame.data).code == 1013
+    assert protocol.state == protocol.STATE_CLOSING
