@@ -147,7 +147,7 @@ def print_plugins(plugins: PluginHost, as_json: bool) -> None:
             if record[key]:
                 print(f"  {key.replace('_', ' ')}: {', '.join(record[key])}")
         for option in record["options"]:
-            print(f"  {option['flag']:<24} {option['help']}")
+            print(f"  {option['flag'] or option['file']:<24} {option['help']}")
 
 
 def configure_logging(level: str) -> None:

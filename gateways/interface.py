@@ -8,9 +8,10 @@ to listen (:meth:`Interface.listen`), how to stop taking new work
 
 - one receive loop per process for every reply channel the interface hands out
   (:meth:`Interface.reply_channel` binds a fresh channel to a callback;
-  :meth:`Interface.forget` unbinds it) and for the plain channels it consumes
-  (``consumes``, or :meth:`Interface.channels`); layer outages are ridden out, and a
-  callback that raises is logged without stopping the loop;
+  :meth:`Interface.forget` unbinds it), and one for the plain channels it consumes
+  (``consumes``, or :meth:`Interface.channels`), which takes work only while one of
+  ``concurrency`` slots is free; layer outages are ridden out, and a callback that
+  raises is logged without stopping either loop;
 - supervised tasks (:meth:`Interface.spawn` for work, :meth:`Interface.daemon` for
   services): kept, named, their exceptions logged, cancelled on stop;
 - drain within one grace period: stop accepting, wait until nothing is outstanding,
@@ -80,15 +81,16 @@ class Interface:
         self.log = logging.getLogger(f"gateways.{self.name}")
         self.draining = False
         self.prefix = ""
-        self._listening = False
         self._callbacks: dict[str, ReplyCallback] = {}
+        self._persistent: set[str] = set()
         self._counter = itertools.count(1)
         self._work: set[asyncio.Task[Any]] = set()
         self._daemons: set[asyncio.Task[Any]] = set()
-        self._handling = 0
+        #: Messages of consumed channels being handled now.
+        self.handling = 0
+        self._work_loop_task: asyncio.Task[None] | None = None
         self._slot_freed = asyncio.Event()
         self._changed = asyncio.Event()
-        self._receiver: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -104,7 +106,7 @@ class Interface:
     def outstanding(self) -> int:
         """Work the drain waits for: by default, bound reply channels and consumed
         messages in flight. Call :meth:`changed` when it may have dropped."""
-        return len(self._callbacks) + self._handling
+        return len(self._callbacks) - len(self._persistent) + self.handling
 
     async def close_all(self) -> None:
         """The grace period is over (or nothing is outstanding): close what is open."""
@@ -120,17 +122,26 @@ class Interface:
     # -- reply channels -----------------------------------------------------------------
 
     def reply_channel(
-        self, callback: ReplyCallback, *, once: bool = False, timeout: float | None = None
+        self,
+        callback: ReplyCallback,
+        *,
+        once: bool = False,
+        timeout: float | None = None,
+        persistent: bool = False,
     ) -> str:
         """A fresh channel whose messages go to ``callback`` until :meth:`forget`.
 
         ``once``: forgotten after its first message (one answer per request).
         ``timeout``: forgotten after that many seconds, answered or not.
+        ``persistent``: kept for the interface's life (one per IRC network, say), so a
+        drain does not wait for it.
         """
         channel = f"{self.prefix}{next(self._counter):x}"
         if once:
             callback = self._first_only(channel, callback)
         self._callbacks[channel] = callback
+        if persistent:
+            self._persistent.add(channel)
         if timeout is not None:
             asyncio.get_running_loop().call_later(timeout, self.forget, channel)
         return channel
@@ -145,6 +156,7 @@ class Interface:
     def forget(self, channel: str) -> None:
         """Stop delivering ``channel``; replies still arriving for it are dropped."""
         if self._callbacks.pop(channel, None) is not None:
+            self._persistent.discard(channel)
             self._changed.set()
 
     def changed(self) -> None:
@@ -194,23 +206,19 @@ class Interface:
     # -- start ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take the reply prefix, start the receive loop, then :meth:`listen`."""
+        """Take the reply prefix and start its loop, :meth:`listen`, then read the
+        consumed channels (so :meth:`handle` never runs before the interface listens)."""
         if self.reply_prefix:
             taken = await self.layer.new_channel(self.reply_prefix)
             self.prefix = taken[: taken.index("!") + 1]
-        if self.prefix:  # replies may come as soon as the first client does
-            self._start_receiving()
+            self.daemon(self._reply_loop(), f"{self.name} replies")
         try:
             await self.listen()
         except BaseException:
             await self._stop_tasks(0)
             raise
-        self._listening = True  # consumed channels are read from now on
-        if not self.prefix and self.channels():
-            self._start_receiving()
-
-    def _start_receiving(self) -> None:
-        self._receiver = self.daemon(self._receive_loop(), f"{self.name} receive loop")
+        if self.channels():
+            self._work_loop_task = self.daemon(self._work_loop(), f"{self.name} work")
 
     async def bind(self, opening: Awaitable[T], *, address: str, flag: str) -> T:
         """Await ``opening`` (a listen or connect); a failure names what to change."""
@@ -229,29 +237,32 @@ class Interface:
         shown = f"[{host}]" if ":" in host else host
         self.log.info("listening on %s://%s:%d%s", scheme, shown, port, detail)
 
-    # -- the receive loop -----------------------------------------------------------------
+    # -- the receive loops ----------------------------------------------------------------
 
-    def _receiving(self) -> list[str]:
-        names = [self.prefix] if self.prefix else []
-        if self._listening and not self.draining and self._handling < self.concurrency:
-            names.extend(self.channels())
-        return names
-
-    def _room(self) -> int:
-        return max(1, self.concurrency - self._handling)
-
-    async def _receive_loop(self) -> None:
-        callbacks, prefix = self._callbacks, self.prefix
-        async for channel, message in receive_forever(
-            self.layer, self._receiving, name=self.name, timeout=self.poll_seconds, room=self._room
-        ):
+    async def _reply_loop(self) -> None:
+        """Every reply channel handed out, in one loop that nothing else holds up."""
+        callbacks = self._callbacks
+        async for channel, message in receive_forever(self.layer, [self.prefix], name=self.name):
             callback = callbacks.get(channel)
             if callback is not None:
                 await self._deliver(callback, channel, message)
-            elif prefix and channel.startswith(prefix):
-                self.log.debug("%s: reply on %s dropped (nobody waits for it)", self.name, channel)
             else:
-                await self._take(channel, message)
+                self.log.debug("%s: reply on %s dropped (nobody waits for it)", self.name, channel)
+
+    async def _work_loop(self) -> None:
+        """Consumed channels, taken only while a slot is free: a busy interface leaves
+        its work in the layer (for another process) instead of piling it up here."""
+        async for channel, message in receive_forever(
+            self.layer, self.channels, name=self.name, timeout=self.poll_seconds, room=self._room
+        ):
+            self.handling += 1
+            self.spawn(self._handle_one(channel, message), f"{self.name} {channel}")
+            while self.handling >= self.concurrency:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+
+    def _room(self) -> int:
+        return self.concurrency - self.handling
 
     async def _deliver(
         self, callback: ReplyCallback, channel: str, message: dict[str, Any]
@@ -263,20 +274,13 @@ class Interface:
         except Exception:
             self.log.exception("%s: handling a message on %s failed", self.name, channel)
 
-    async def _take(self, channel: str, message: dict[str, Any]) -> None:
-        self._handling += 1
-        self.spawn(self._handle_one(channel, message), f"{self.name} {channel}")
-        while not self.prefix and self._handling >= self.concurrency:
-            self._slot_freed.clear()
-            await self._slot_freed.wait()
-
     async def _handle_one(self, channel: str, message: dict[str, Any]) -> None:
         try:
             await self.handle(channel, message)
         except Exception:
             self.log.exception("%s: handling a message on %s failed", self.name, channel)
         finally:
-            self._handling -= 1
+            self.handling -= 1
             self._slot_freed.set()
             self._changed.set()
 
@@ -288,14 +292,17 @@ class Interface:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self.draining = True
+        if self._work_loop_task is not None:
+            self._work_loop_task.cancel()  # take no more work; receives are cancel-safe
         await self.stop_accepting()
         await self._wait_quiet(deadline)
         late = self.outstanding()
         if late:
-            self.log.warning("%s: closing %d unfinished after %.0fs", self.name, late, grace)
+            self.log.warning("%s: closing %d unfinished after %gs", self.name, late, grace)
         await self.close_all()
         await self._stop_tasks(max(0.0, deadline - loop.time()))
         self._callbacks.clear()
+        self._persistent.clear()
 
     async def _wait_quiet(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()

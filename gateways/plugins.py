@@ -189,7 +189,13 @@ class PluginHost:
                     "durable": [s.name for s in specs if s.durable],
                     "consumes": [s.name for s in specs if s.role == "consumes"],
                     "options": [
-                        {"flag": o.flag, "env": o.env, "default": o.default, "help": o.help}
+                        {
+                            "flag": None if o.file_only else o.flag,
+                            "env": None if o.file_only else o.env,
+                            "file": file_key(o),
+                            "default": o.default,
+                            "help": o.help,
+                        }
                         for o in options
                         if o.plugin == name
                     ],
@@ -213,3 +219,9 @@ async def gather_results(results: Iterable[Any]) -> list[Any]:
 def get_plugin_host() -> PluginHost:
     """The process-wide host with every installed plugin loaded."""
     return PluginHost().load_installed()
+
+
+def file_key(option: Option) -> str:
+    """How the config file names ``option``: ``[http] port`` for ``http_port``."""
+    section, _, rest = option.name.partition("_")
+    return f"[{section}] {rest}" if rest else option.name

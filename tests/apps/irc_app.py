@@ -60,6 +60,14 @@ async def unsolicited(message, network, channel, text):
     )
 
 
+async def burst(message, count, network, channel):
+    """``!burst N NETWORK CHANNEL``: N numbered unsolicited sends, one after another."""
+    for index in range(int(count)):
+        await message.layer.send(
+            "irc-client.send", {"network": network, "channel": channel, "body": f"{index:04d}"}
+        )
+
+
 async def join_channel(message, channel):
     await message.reply({"channel": channel, "type": "join"})
 
@@ -93,6 +101,11 @@ commands = [
         "irc-client.receive",
         unsolicited,
         body=r"!send (?P<network>\S+) (?P<channel>\S+) (?P<text>.+)",
+    ),
+    route(
+        "irc-client.receive",
+        burst,
+        body=r"!burst (?P<count>\d+) (?P<network>\S+) (?P<channel>\S+)$",
     ),
     route("irc-client.receive", join_channel, body=r"!join (?P<channel>\S+)$"),
     route("irc-client.receive", part_channel, body=r"!part (?P<channel>\S+)$"),

@@ -84,7 +84,7 @@ async def test_consumed_channels_run_up_to_concurrency_and_a_failure_is_isolated
     await echo.start()
     for message in ({"hold": 1}, {"hold": 2}, {"boom": True}, {"n": 4}):
         await host.layer.send("echo.send", message)
-    await wait_until(lambda: echo._handling == 2)
+    await wait_until(lambda: echo.handling == 2)
     assert echo.handled == []  # both slots hold: nothing more is taken
     echo.release.set()
     await wait_until(lambda: len(echo.handled) == 3)
@@ -113,7 +113,7 @@ async def test_drain_closes_what_outlives_the_grace(host, caplog):
     await echo.drain(0.2)
     assert echo.events == ["stop_accepting", "close_all with 1 outstanding"]
     assert service.cancelled()
-    assert "echo: closing 1 unfinished after 0s" in caplog.text
+    assert "echo: closing 1 unfinished after 0.2s" in caplog.text
 
 
 async def test_a_failing_task_is_logged_with_its_name(host, caplog):
@@ -233,3 +233,25 @@ async def test_consumed_channels_are_read_only_once_listening(host):
     await wait_until(lambda: late.handled == [{"n": 1}])
     assert late.events == ["listen with 0 handled"]
     await late.drain(0)
+
+
+async def test_consumed_work_flows_without_waiting_for_a_poll(host):
+    """With a reply prefix and one slot, each freed slot takes the next message at once
+    (no waiting for a receive on the replies alone to time out)."""
+    echo = Echo(host)
+    echo.concurrency = 1
+    await echo.start()
+    for n in range(30):
+        await host.layer.send("echo.send", {"n": n})
+    await wait_until(lambda: len(echo.handled) == 30, timeout=echo.poll_seconds * 5)
+    assert [m["n"] for m in echo.handled] == list(range(30))  # one slot: in order
+    await echo.drain(1)
+
+
+async def test_persistent_reply_channels_do_not_hold_a_drain(host):
+    echo = Echo(host)
+    await echo.start()
+    echo.reply_channel(lambda message: None, persistent=True)
+    assert echo.outstanding() == 0
+    await echo.drain(5)
+    assert echo.events == ["stop_accepting", "close_all with 0 outstanding"]

@@ -105,6 +105,18 @@ def test_unsolicited_send_reaches_the_channel(ircd, irc_user, start_bot):
     bot.wait_for(r"irc-client.send for network 'nowhere', but this process is connected to")
 
 
+def test_many_unsolicited_sends_go_out_in_order_without_delay(ircd, irc_user, start_bot):
+    alice = irc_user(ircd, "alice", [CHANNEL])
+    start_bot(ircd, "--irc-flood-rate", "0")
+    bot_joined(alice)
+    mark = alice.mark()
+    alice.say(CHANNEL, f"!burst 30 testnet {CHANNEL}")
+    # Each send is handled as soon as the one before it: 30 of them take well under the
+    # receive loop's poll interval each (a one-by-one poll would need ~30 s).
+    lines = alice.wait_messages("bot", 30, timeout=10.0, start=mark)
+    assert [x.text for x in lines] == [f"{i:04d}" for i in range(30)]
+
+
 def test_join_and_part_by_reply(ircd, irc_user, start_bot):
     alice = irc_user(ircd, "alice", [CHANNEL, "#extra"])
     bot = start_bot(ircd)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from gateways_irc.events import receive_fields
 from gateways_irc.flood import TokenBucket
-from gateways_irc.options import networks, options
+from gateways_irc.options import IrcOptions, networks
 from gateways_irc.text import OutgoingError, clean, join_lines, lines_for, split_utf8
 
 from gateways.config import ConfigError, resolve
@@ -111,10 +111,33 @@ def test_event_fields():
     assert receive_fields(Event("mode", "op!o@h", "#c", ["+o", "x"])) is None
 
 
-def settings_from(tmp_path, text="", **flags):
+def settings_from(tmp_path, text="", environ=None, **flags):
     path = tmp_path / "g.toml"
     path.write_text(text)
-    return resolve(options(), flags, environ={}, config_path=path)
+    return resolve(IrcOptions.declare(), flags, environ=environ or {}, config_path=path)
+
+
+def test_server_is_host_and_port_with_ipv6_in_brackets(tmp_path):
+    (found,) = networks(settings_from(tmp_path, irc_server="[::1]:6697", irc_network="v6"))
+    assert (found.host, found.port, found.address, found.name) == ("::1", 6697, "[::1]:6697", "v6")
+    with pytest.raises(ConfigError, match=r"--irc-server: write an IPv6 address in brackets"):
+        settings_from(tmp_path, irc_server="::1:6697")
+
+
+def test_defaults_come_from_the_declarations(tmp_path):
+    (found,) = networks(settings_from(tmp_path, irc_server="h:6667"))
+    assert (found.nick, found.username, found.flood_rate, found.queue_max) == (
+        "gateways",
+        "gateways",
+        1.0,
+        1000,
+    )
+
+
+def test_half_a_sasl_login_names_where_it_was_set(tmp_path):
+    environ = {"GATEWAYS_IRC_SASL_USERNAME": "acct"}
+    with pytest.raises(ConfigError, match=r"^GATEWAYS_IRC_SASL_USERNAME: SASL needs both"):
+        networks(settings_from(tmp_path, environ=environ, irc_server="h:6667"))
 
 
 def test_networks_inherit_settings_and_keep_their_own(tmp_path):
@@ -142,7 +165,8 @@ def test_networks_inherit_settings_and_keep_their_own(tmp_path):
         ('[[irc.networks]]\nserver = "h:1"\ntls = "maybe"\n', "expected true or false"),
         ('[[irc.networks]]\nserver = "h:1"\n[[irc.networks]]\nserver = "h:2"\n', "two IRC"),
         ('[[irc.networks]]\nserver = "h:1"\nsasl_username = "a"\n', "SASL needs both"),
-        ('[irc]\nnetworks = "h:1"\n', "array of tables"),
+        ('[irc]\nnetworks = "h:1"\n', r"^config file: \[irc\] networks: must be an array of"),
+        ('[[irc.networks]]\nserver = "h:1"\nnetworks = []\n', "unknown key 'networks'"),
     ],
 )
 def test_bad_network_tables_are_clear_errors(tmp_path, text, error):

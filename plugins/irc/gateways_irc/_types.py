@@ -1,8 +1,16 @@
-"""Message shapes of the IRC channels (design section 7), as TypedDicts."""
+"""Message shapes of the IRC channels (design section 7), as TypedDicts, and the
+callables the interface hands to the parts that run under it."""
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, NotRequired, TypedDict
+
+#: Runs a coroutine as a supervised service of the interface (``Interface.daemon``).
+Daemon = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
+#: Puts one event on a channel of the layer, in order (``Publisher.publish``).
+Publish = Callable[[str, dict[str, Any]], None]
 
 EventType = Literal["message", "action", "notice", "join", "part", "quit", "kick", "nick", "topic"]
 ReplyType = Literal["message", "action", "notice", "join", "part"]

@@ -4,6 +4,10 @@ It registers (server password, SASL PLAIN, a free nick), identifies to NickServ,
 its channels, turns chat events into messages, and sends what consumers ask for
 through a paced queue. It checks the link with PING (measuring the lag) and, when the
 link dies, reconnects with exponential backoff and joins every channel again.
+
+Its loops run as services of the interface (``daemon``), which names them, logs their
+failures and cancels them at the end; the client only keeps the tasks of one session
+(keep-alive, a pending rejoin), to cancel them when that session ends.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 from irc.client_aio import AioConnection, AioReactor
 from jaraco.stream import buffer
 
-from gateways_irc import login
+from gateways_irc import _compat, login
+from gateways_irc._types import Daemon, Publish
 from gateways_irc.events import receive_fields
 from gateways_irc.flood import TokenBucket
 from gateways_irc.options import Network
@@ -34,8 +39,7 @@ CONNECT_TIMEOUT = 30.0
 REGISTER_TIMEOUT = 60.0
 VERSION_REPLY = "gateways-irc 0.1.0"
 JOIN_REFUSALS = ("channelisfull", "inviteonlychan", "bannedfromchan", "badchannelkey")
-
-Publish = Callable[[str, dict[str, Any]], None]
+GOODBYE = "gateways shutting down"
 
 
 class Connection(AioConnection):
@@ -49,12 +53,19 @@ class Reactor(AioReactor):
 
 
 class NetworkClient:
-    def __init__(self, network: Network, reply_channel: str, publish: Publish) -> None:
+    """One network's connection; its tasks run through ``daemon``, and ``changed`` is
+    called when the queue empties or the link drops (a drain may be waiting for it)."""
+
+    def __init__(
+        self, network: Network, publish: Publish, daemon: Daemon, changed: Callable[[], None]
+    ) -> None:
         self.network = network
         self.name = network.name
         self.label = f"irc[{network.name}]"
-        self.reply_channel = reply_channel
+        self.reply_channel = ""  # given by start()
         self.publish = publish
+        self.daemon = daemon
+        self.changed = changed
         self.reactor = Reactor(loop=asyncio.get_running_loop())
         self.connection: Any = self.reactor.server()
         self.wanted: dict[str, str] = {c.split(" ")[0].lower(): c for c in network.channel}
@@ -65,51 +76,49 @@ class NetworkClient:
         self.lag: float | None = None
         self.lines_sent = 0
         self._wake = asyncio.Event()
-        self._emptied = asyncio.Event()
         self._stop = asyncio.Event()
         self._ended: asyncio.Future[bool] | None = None
         self._own_userhost: str | None = None
         self._nicks: Iterator[str] = iter(())
         self._pong: tuple[str, asyncio.Event] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._session_tasks: set[asyncio.Task[Any]] = set()
         self._pings = itertools.count(1)
         self._add_handlers()
 
     # -- life --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._spawn(self.run(), self._tasks, "run")
-        self._spawn(self._send_loop(), self._tasks, "send")
+    def start(self, reply_channel: str) -> None:
+        """Connect (and keep connected); events name ``reply_channel`` for replies."""
+        self.reply_channel = reply_channel
+        self.daemon(self.run(), f"irc {self.name} run")
+        self.daemon(self._send_loop(), f"irc {self.name} send")
 
-    def _spawn(self, coro: Any, into: set[asyncio.Task[Any]], what: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"irc {self.name} {what}")
-        into.add(task)
-        task.add_done_callback(self._task_done(into))
-        return task
-
-    def _task_done(self, into: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
-        def done(task: asyncio.Task[Any]) -> None:
-            into.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                log.error("%s: %s crashed", self.label, task.get_name(), exc_info=task.exception())
-
-        return done
+    def _session_task(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """A task that lives no longer than the current connection."""
+        task = self.daemon(work, f"irc {self.name} {what}")
+        self._session_tasks.add(task)
+        task.add_done_callback(self._session_tasks.discard)
 
     async def run(self) -> None:
-        """Connect, stay connected, reconnect with exponential backoff until drained."""
+        """Connect, stay connected, reconnect with exponential backoff until stopped."""
         failures = 0
-        while not self._stop.is_set():
-            registered = await self._session()
-            self.first_outcome.set()
-            if self._stop.is_set():
-                break
-            failures = 0 if registered else failures + 1
-            net = self.network
-            delay = min(net.reconnect_max_delay, net.reconnect_delay * 2 ** max(failures - 1, 0))
-            log.info("%s: reconnecting in %.1fs", self.label, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+        try:
+            while not self._stop.is_set():
+                registered = await self._session()
+                self.first_outcome.set()
+                if self._stop.is_set():
+                    break
+                failures = 0 if registered else failures + 1
+                await self._pause(failures)
+        finally:
+            self._hang_up()  # cancelled at the end of a drain: never leave the socket open
+
+    async def _pause(self, failures: int) -> None:
+        net = self.network
+        delay = min(net.reconnect_max_delay, net.reconnect_delay * 2 ** max(failures - 1, 0))
+        log.info("%s: reconnecting in %.1fs", self.label, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
 
     async def _session(self) -> bool:
         """One connection, from opening the socket to losing it; True if it registered."""
@@ -144,8 +153,7 @@ class NetworkClient:
             ircname=net.realname,
             connect_factory=login.connect_factory(net),
         )
-        if net.sasl_username:
-            login.start_sasl(self.connection, net)
+        login.start_sasl(self.connection, net)
 
     def _registration_timeout(self) -> None:
         if not self.ready.is_set():
@@ -158,25 +166,34 @@ class NetworkClient:
         if transport is not None:
             transport.abort()
 
-    async def drain(self, grace: float) -> None:
-        """Send what is queued (within ``grace``), QUIT, and stop reconnecting."""
+    # -- drain: stop(), wait while unsent(), quit(), then gone() ---------------------------
+
+    def stop(self) -> None:
+        """Reconnect no more; the link stays up while queued lines go out."""
         self._stop.set()
-        if self.ready.is_set() and self.pending:
-            self._emptied.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._emptied.wait(), grace)
+
+    def unsent(self) -> int:
+        """Queued lines that can still go out (none while the link is down)."""
+        return len(self.pending) if self.ready.is_set() else 0
+
+    def quit(self) -> None:
+        """Say goodbye (QUIT); what is still queued is lost, with a warning."""
         if self.pending:
             log.warning("%s: %d queued line(s) not sent", self.label, len(self.pending))
         if self.connection.connected:
-            self.connection.quit("gateways shutting down")
-            if self._ended is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._ended), min(grace, 5.0) or 0.1)
-            if self.connection.connected:
-                self.connection.disconnect("gateways shutting down")
-        for task in list(self._tasks | self._session_tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._session_tasks, return_exceptions=True)
+            self.connection.quit(GOODBYE)
+
+    async def gone(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the server to close the link after QUIT, then close
+        it ourselves if it did not."""
+        if self._ended is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ended), timeout)
+        self._hang_up()
+
+    def _hang_up(self) -> None:
+        if self.connection.connected:
+            self.connection.disconnect(GOODBYE)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -207,7 +224,7 @@ class NetworkClient:
         while True:
             if not self.pending or not self.ready.is_set():
                 if not self.pending:
-                    self._emptied.set()
+                    self.changed()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -268,7 +285,7 @@ class NetworkClient:
         self._wake.set()
         self.first_outcome.set()
         if net.ping_interval:
-            self._spawn(self._keepalive(), self._session_tasks, "keepalive")
+            self._session_task(self._keepalive(), "keepalive")
         self.publish(CONNECT_CHANNEL, self._connection_event())
 
     def _on_disconnect(self, connection: Any, event: Any) -> None:
@@ -279,6 +296,7 @@ class NetworkClient:
             level = logging.INFO if self._stop.is_set() else logging.WARNING
             log.log(level, "%s: disconnected from %s %s", self.label, self.network.address, reason)
             self.publish(DISCONNECT_CHANNEL, self._connection_event())
+            self.changed()
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(was_ready)
 
@@ -287,10 +305,7 @@ class NetworkClient:
         log.log(level, "%s: server says ERROR %s", self.label, event.target)
 
     def _on_login_failed(self, connection: Any, event: Any) -> None:
-        # irc 20.5 puts the reason in ``target`` (as a list) or in ``arguments``.
-        target = event.target if isinstance(event.target, list) else [event.target]
-        reason = " ".join(str(x) for x in [*target, *event.arguments] if x)
-        log.error("%s: SASL login failed: %s", self.label, reason)
+        log.error("%s: SASL login failed: %s", self.label, _compat.login_failure(event))
 
     def _on_sasl_success(self, connection: Any, event: Any) -> None:
         log.info("%s: SASL login as %s succeeded", self.label, self.network.sasl_username)
@@ -327,7 +342,7 @@ class NetworkClient:
             return
         delay = self.network.rejoin_delay
         log.warning("%s: kicked from %s; rejoining in %.1fs", self.label, channel, delay)
-        self._spawn(self._rejoin(channel, delay), self._session_tasks, "rejoin")
+        self._session_task(self._rejoin(channel, delay), "rejoin")
 
     async def _rejoin(self, channel: str, delay: float) -> None:
         await asyncio.sleep(delay)  # the pause is the manners: no instant rejoin war

@@ -1,15 +1,16 @@
-"""The IRC interface: one client per network, one receive loop for everything to send.
+"""The IRC interface: one client per network, on the runtime of :class:`Interface`.
 
-Every network gets its own reply channel under ONE process-specific prefix
-(``irc-client.reply.<process>!``), so the worker keeps each network's events in order
-and a single ``receive`` on the bare prefix brings every reply home.
+Every network gets its own reply channel under the interface's ONE process-specific
+prefix (``irc-client.reply.<process>!``), so the worker keeps each network's events in
+order and the base class's single receive loop brings every reply home.
 
 Unsolicited sends arrive on ``irc-client.send``. On a layer shared by several IRC
 interface processes, the one that happens to receive a send for a network it is not
 connected to passes it on to ``irc-client.send.<network>``, a channel only the
 processes connected to that network listen on (consumers may also send there
 directly). On a process-local layer there is nobody to pass it to: it is logged and
-dropped.
+dropped. Sends are handled one at a time (the default ``concurrency`` of 1), so they
+keep the order they arrived in.
 """
 
 from __future__ import annotations
@@ -18,22 +19,20 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
-from gateways.layers import BaseChannelLayer
-from gateways.layers.receiving import receive_forever
+from gateways.plugin import Host, Interface
 from gateways_irc import options
 from gateways_irc.client import NetworkClient
 from gateways_irc.publisher import Publisher
 from gateways_irc.text import OutgoingError
 
-log = logging.getLogger("gateways.irc")
-
 SEND_CHANNEL = "irc-client.send"
-REPLY_PREFIX = "irc-client.reply"
-POLL_SECONDS = 1.0
 FIRST_CONNECT_WAIT = 10.0
+#: Longest wait for a server to close the link after QUIT, and for the last events.
+CLOSE_WAIT = 5.0
 
 
 def network_channel(network: str) -> str:
@@ -49,94 +48,94 @@ def quiet_irc_library() -> None:
             logger.setLevel(logging.INFO)
 
 
-class IrcInterface:
+class IrcInterface(Interface):
     name = "irc"
+    reply_prefix = "irc-client.reply"
 
-    def __init__(self, settings: Mapping[str, Any], layer: BaseChannelLayer) -> None:
-        self.networks = options.networks(settings)  # type: ignore[arg-type]
-        self.layer = layer
-        self.publisher = Publisher(layer)
-        self.clients: dict[str, NetworkClient] = {}  # reply or network channel -> client
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.publisher = Publisher(self.layer)
         self.by_name: dict[str, NetworkClient] = {}
-        self.receive_on: list[str] = []
-        self._stopping = asyncio.Event()
-        self._receiver: asyncio.Task[None] | None = None
+        self.by_channel: dict[str, NetworkClient] = {}  # irc-client.send.<network> -> client
+        for network in options.networks(self.settings):
+            client = NetworkClient(network, self.publisher.publish, self.daemon, self.changed)
+            self.by_name[network.name] = self.by_channel[network_channel(network.name)] = client
 
-    async def start(self) -> None:
+    def channels(self) -> Sequence[str]:
+        return [SEND_CHANNEL, *self.by_channel]
+
+    async def listen(self) -> None:
+        """Connect every network; return once each connected or failed its first attempt."""
         quiet_irc_library()
-        self.publisher.start()
-        prefix = ""
-        for network in self.networks:
-            reply = await self.layer.new_channel(REPLY_PREFIX)
-            prefix = reply[: reply.index("!") + 1]
-            client = NetworkClient(network, reply, self.publisher.publish)
-            self.clients[reply] = self.clients[network_channel(network.name)] = client
-            self.by_name[network.name] = client
-        own = [network_channel(n.name) for n in self.networks]
-        self.receive_on = [prefix, SEND_CHANNEL, *own]
+        self.publisher.start(self.daemon)
         for client in self.by_name.values():
-            client.start()
-        self._receiver = asyncio.get_running_loop().create_task(self._receive_loop())
-        self._receiver.add_done_callback(self._receiver_done)
-        firsts = [asyncio.ensure_future(c.first_outcome.wait()) for c in self.by_name.values()]
-        _, late = await asyncio.wait(firsts, timeout=FIRST_CONNECT_WAIT)
-        for waiter in late:
-            waiter.cancel()
-        log.info("irc: receiving replies on %s and sends on %s", prefix, ", ".join(own))
+            client.start(self.reply_channel(partial(self._send, client), persistent=True))
+        firsts = asyncio.gather(*(c.first_outcome.wait() for c in self.by_name.values()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(firsts, FIRST_CONNECT_WAIT)
+        self.log.info(
+            "irc: receiving replies on %s and sends on %s",
+            self.prefix,
+            ", ".join(self.by_channel),
+        )
 
-    @staticmethod
-    def _receiver_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("irc: the receive loop crashed", exc_info=task.exception())
+    # -- what consumers send --------------------------------------------------------------
 
-    async def _receive_loop(self) -> None:
-        async for channel, content in receive_forever(
-            self.layer, self.receive_on, name="irc", timeout=POLL_SECONDS, stopping=self._stopping
-        ):
-            await self._dispatch(channel, content)
-
-    async def _dispatch(self, channel: str, content: dict[str, Any]) -> None:
-        client = self.clients.get(channel)
-        if client is None and channel == SEND_CHANNEL:
-            client = await self._route_send(content)
-        if client is None:
-            if channel != SEND_CHANNEL:
-                log.warning("irc: a message on %s matches no network here; dropped", channel)
-            return
+    def _send(self, client: NetworkClient, message: Mapping[str, Any]) -> None:
+        """Queue a reply or send on ``client``'s network; a bad one is logged, not sent."""
         try:
-            client.enqueue(content)
+            client.enqueue(message)
         except OutgoingError as exc:
-            log.error("irc: cannot send %r on %s: %s", content, client.name, exc)
+            self.log.error("irc: cannot send %r on %s: %s", message, client.name, exc)
 
-    async def _route_send(self, content: Mapping[str, Any]) -> NetworkClient | None:
-        """The client for an ``irc-client.send``, or None once it is passed on or refused."""
-        network = content.get("network")
-        if not isinstance(network, str) or not network:
-            log.error("irc: an irc-client.send without 'network' (%r) is dropped", content)
-            return None
-        client = self.by_name.get(network)
-        if client is not None:
-            return client
+    async def handle(self, channel: str, message: dict[str, Any]) -> None:
+        """An unsolicited send, on ``irc-client.send`` or a network's own channel."""
+        if channel == SEND_CHANNEL:
+            network = message.get("network")
+            if not isinstance(network, str) or not network:
+                self.log.error("irc: an irc-client.send without 'network' (%r) is dropped", message)
+            elif network in self.by_name:
+                self._send(self.by_name[network], message)
+            else:
+                await self._pass_on(network, message)
+        elif channel in self.by_channel:
+            self._send(self.by_channel[channel], message)
+        else:
+            self.log.warning("irc: a message on %s matches no network here; dropped", channel)
+
+    async def _pass_on(self, network: str, message: Mapping[str, Any]) -> None:
+        """Hand a send for a network this process is not on to the processes that are."""
         if self.layer.process_local:
-            log.error(
+            self.log.error(
                 "irc: irc-client.send for network %r, but this process is connected to %s "
                 "only; dropped",
                 network,
                 ", ".join(sorted(self.by_name)),
             )
-            return None
+            return
         try:
-            await self.layer.send(network_channel(network), dict(content))
+            await self.layer.send(network_channel(network), dict(message))
         except Exception as exc:
-            log.error("irc: cannot pass on a send for network %r: %s", network, exc)
-        return None
+            self.log.error("irc: cannot pass on a send for network %r: %s", network, exc)
 
-    async def drain(self, grace: float) -> None:
-        """Flush queued lines within ``grace``, QUIT every network, publish what is left."""
-        self._stopping.set()
-        if self._receiver is not None:
-            self._receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._receiver
-        await asyncio.gather(*(c.drain(grace) for c in self.by_name.values()))
-        await self.publisher.drain(min(grace, 5.0))
+    # -- drain ------------------------------------------------------------------------------
+
+    async def stop_accepting(self) -> None:
+        """Reconnect no more; queued lines keep going out while the links are up."""
+        for client in self.by_name.values():
+            client.stop()
+
+    def outstanding(self) -> int:
+        """Sends being handled, and queued lines that can still go out."""
+        return self.handling + sum(c.unsent() for c in self.by_name.values())
+
+    async def close_all(self) -> None:
+        """QUIT every network, then (within what is left of the grace period) wait for the
+        servers to close the links and publish the last events (disconnects)."""
+        for client in self.by_name.values():
+            client.quit()
+        self.spawn(self._goodbyes(), "irc goodbyes")
+
+    async def _goodbyes(self) -> None:
+        await asyncio.gather(*(c.gone(CLOSE_WAIT) for c in self.by_name.values()))
+        await self.publisher.flush(CLOSE_WAIT)

@@ -4,7 +4,7 @@ The ``irc`` package's asyncio connection sends ``PASS``/``NICK``/``USER`` as soo
 the socket is open, and only its blocking sibling knows SASL. SASL needs ``CAP LS``
 *before* ``NICK``/``USER`` (the server then holds registration until ``CAP END``), so
 the connect factory here writes it first, and the library's own SASL PLAIN steps run
-on our connection.
+on our connection (armed through ``_compat``, the one place that touches its internals).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from gateways_irc import _compat
 from gateways_irc.options import Network
 
-SASL_EVENTS = ("cap", "authenticate", "saslsuccess", "saslfail")
 ConnectFactory = Callable[[asyncio.Protocol, tuple[str, int]], Awaitable[Any]]
 
 
@@ -49,14 +49,10 @@ def connect_factory(network: Network) -> ConnectFactory:
 
 
 def start_sasl(connection: Any, network: Network) -> None:
-    """Arm the library's SASL PLAIN state machine for the login that follows."""
-    reactor = connection.reactor
-    for name in SASL_EVENTS:
-        reactor.remove_global_handler(name, connection._sasl_state_machine)
-        reactor.add_global_handler(name, connection._sasl_state_machine, -42)
-    connection.sasl_login = network.sasl_username
-    connection.password = network.sasl_password  # the library's SASL step reads it here
-    connection._sasl_step = connection._sasl_cap_ls
+    """Arm the library's SASL PLAIN state machine for the login that follows (when the
+    network has a SASL account)."""
+    if network.sasl_username and network.sasl_password:
+        _compat.arm_sasl(connection, network.sasl_username, network.sasl_password)
 
 
 def nick_candidates(network: Network) -> Iterator[str]:

@@ -8,26 +8,23 @@ from the flags, environment and ``[irc]`` table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
-from gateways.config import ConfigError, Option, Settings, not_negative, positive
+from gateways.plugin import (
+    ConfigError,
+    Option,
+    Options,
+    Settings,
+    host_port,
+    not_negative,
+    option,
+    positive,
+)
 
 PREFIX = "irc_"
-
-
-def host_port(text: str) -> str:
-    """``HOST:PORT`` (``[v6]:PORT`` too), checked so a typo fails at start-up."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return text
-
-
-def split_host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
+TABLES = "irc_networks"
 
 
 def irc_name(text: str) -> str:
@@ -47,117 +44,98 @@ def channel_name(text: str) -> str:
     return f"{name} {irc_name(key)}" if key.strip() else name
 
 
-def options() -> Sequence[Option]:
-    return [*connection_options(), *login_options(), *manners_options()]
+class IrcOptions(Options):
+    """Every ``--irc-*`` option; each is also a key of a ``[[irc.networks]]`` table."""
 
-
-def connection_options() -> Sequence[Option]:
-    return [
-        Option("irc_server", "IRC server to connect to", type=host_port, metavar="HOST:PORT"),
-        Option("irc_network", "name of that network in messages [the server host]"),
-        Option("irc_nick", "the bot's nick", type=irc_name, default="gateways"),
-        Option(
-            "irc_alt_nick",
-            "nick to try when the nick is in use (repeatable; then NICK_ and NICKnnn)",
-            type=irc_name,
-            multiple=True,
-            metavar="NICK",
-        ),
-        Option("irc_username", "user name sent with USER [the nick]", type=irc_name),
-        Option("irc_realname", "real name sent with USER", default="gateways IRC bot"),
-        Option(
-            "irc_channel",
-            "channel to join, '#chan' or '#chan key' (repeatable)",
-            type=channel_name,
-            multiple=True,
-            metavar="CHANNEL",
-        ),
-        Option("irc_tls", "connect with TLS", type=bool, default=False),
-        Option(
-            "irc_tls_verify",
-            "verify the server's TLS certificate and host name",
-            type=bool,
-            default=True,
-        ),
-        Option("irc_tls_ca", "CA bundle to verify the server's certificate", metavar="FILE"),
-    ]
-
-
-def login_options() -> Sequence[Option]:
-    return [
-        Option("irc_password", "server password (PASS)", metavar="PASSWORD"),
-        Option("irc_sasl_username", "account for SASL PLAIN", type=irc_name, metavar="ACCOUNT"),
-        Option("irc_sasl_password", "password for SASL PLAIN", metavar="PASSWORD"),
-        Option("irc_nickserv_password", "identify to NickServ with it", metavar="PASSWORD"),
-        Option(
-            "irc_nickserv_account",
-            "account to identify as, when it is not the nick",
-            type=irc_name,
-            metavar="ACCOUNT",
-        ),
-    ]
-
-
-def manners_options() -> Sequence[Option]:
-    return [
-        Option(
-            "irc_flood_rate",
-            "lines per second sent to the server once the burst is spent (0: no limit)",
-            type=not_negative(float),
-            default=1.0,
-            metavar="LINES",
-        ),
-        Option(
-            "irc_flood_burst",
-            "lines that may go out at once before the rate applies",
-            type=positive(int),
-            default=4,
-            metavar="LINES",
-        ),
-        Option(
-            "irc_queue_max",
-            "lines waiting to be sent per network; more are dropped with a warning",
-            type=positive(int),
-            default=1000,
-            metavar="LINES",
-        ),
-        Option(
-            "irc_ping_interval",
-            "seconds between keep-alive PINGs (0: none)",
-            type=not_negative(float),
-            default=60.0,
-            metavar="SECONDS",
-        ),
-        Option(
-            "irc_ping_timeout",
-            "seconds without PONG before the connection counts as dead",
-            type=positive(float),
-            default=120.0,
-            metavar="SECONDS",
-        ),
-        Option(
-            "irc_reconnect_delay",
-            "seconds before the first reconnect attempt (then doubled)",
-            type=positive(float),
-            default=2.0,
-            metavar="SECONDS",
-        ),
-        Option(
-            "irc_reconnect_max_delay",
-            "longest pause between reconnect attempts",
-            type=positive(float),
-            default=300.0,
-            metavar="SECONDS",
-        ),
-        Option("irc_rejoin_on_kick", "join a channel again after a kick", type=bool, default=False),
-        Option(
-            "irc_rejoin_delay",
-            "seconds to wait before rejoining after a kick",
-            type=not_negative(float),
-            default=5.0,
-            metavar="SECONDS",
-        ),
-    ]
+    # -- the connection
+    irc_server: tuple[str, int] | None = option(
+        "IRC server to connect to", type=host_port, metavar="HOST:PORT"
+    )
+    irc_network: str | None = option("name of that network in messages [the server host]")
+    irc_nick: str = option("the bot's nick", type=irc_name, default="gateways")
+    irc_alt_nick: list[str] = option(
+        "nick to try when the nick is in use (repeatable; then NICK_ and NICKnnn)",
+        type=irc_name,
+        multiple=True,
+        metavar="NICK",
+    )
+    irc_username: str | None = option("user name sent with USER [the nick]", type=irc_name)
+    irc_realname: str = option("real name sent with USER", default="gateways IRC bot")
+    irc_channel: list[str] = option(
+        "channel to join, '#chan' or '#chan key' (repeatable)",
+        type=channel_name,
+        multiple=True,
+        metavar="CHANNEL",
+    )
+    irc_tls: bool = option("connect with TLS", type=bool, default=False)
+    irc_tls_verify: bool = option(
+        "verify the server's TLS certificate and host name", type=bool, default=True
+    )
+    irc_tls_ca: str | None = option("CA bundle to verify the server's certificate", metavar="FILE")
+    # -- logging in
+    irc_password: str | None = option("server password (PASS)", metavar="PASSWORD")
+    irc_sasl_username: str | None = option(
+        "account for SASL PLAIN", type=irc_name, metavar="ACCOUNT"
+    )
+    irc_sasl_password: str | None = option("password for SASL PLAIN", metavar="PASSWORD")
+    irc_nickserv_password: str | None = option("identify to NickServ with it", metavar="PASSWORD")
+    irc_nickserv_account: str | None = option(
+        "account to identify as, when it is not the nick", type=irc_name, metavar="ACCOUNT"
+    )
+    # -- manners
+    irc_flood_rate: float = option(
+        "lines per second sent to the server once the burst is spent (0: no limit)",
+        type=not_negative(float),
+        default=1.0,
+        metavar="LINES",
+    )
+    irc_flood_burst: int = option(
+        "lines that may go out at once before the rate applies",
+        type=positive(int),
+        default=4,
+        metavar="LINES",
+    )
+    irc_queue_max: int = option(
+        "lines waiting to be sent per network; more are dropped with a warning",
+        type=positive(int),
+        default=1000,
+        metavar="LINES",
+    )
+    irc_ping_interval: float = option(
+        "seconds between keep-alive PINGs (0: none)",
+        type=not_negative(float),
+        default=60.0,
+        metavar="SECONDS",
+    )
+    irc_ping_timeout: float = option(
+        "seconds without PONG before the connection counts as dead",
+        type=positive(float),
+        default=120.0,
+        metavar="SECONDS",
+    )
+    irc_reconnect_delay: float = option(
+        "seconds before the first reconnect attempt (then doubled)",
+        type=positive(float),
+        default=2.0,
+        metavar="SECONDS",
+    )
+    irc_reconnect_max_delay: float = option(
+        "longest pause between reconnect attempts",
+        type=positive(float),
+        default=300.0,
+        metavar="SECONDS",
+    )
+    irc_rejoin_on_kick: bool = option("join a channel again after a kick", type=bool, default=False)
+    irc_rejoin_delay: float = option(
+        "seconds to wait before rejoining after a kick",
+        type=not_negative(float),
+        default=5.0,
+        metavar="SECONDS",
+    )
+    # -- more networks: [[irc.networks]] tables of the config file
+    irc_networks: Any = option(
+        "more networks: [[irc.networks]] tables of the config file", file_only=True
+    )
 
 
 @dataclass(frozen=True)
@@ -200,68 +178,77 @@ class Network:
         return "ircs" if self.tls else "irc"
 
 
+def table_options() -> dict[str, Option]:
+    """The options a ``[[irc.networks]]`` table may set, by key (``server``, ``nick`` ...)."""
+    return {o.name[len(PREFIX) :]: o for o in IrcOptions.declare() if o.name != TABLES}
+
+
 def _network(values: Mapping[str, Any], where: str) -> Network:
+    """One network from resolved values keyed as in a table (``server``, ``nick`` ...)."""
     server = values.get("server")
     if not server:
         raise ConfigError(f"{where}: no server (HOST:PORT) given")
-    host, port = split_host_port(server)
-    fields: dict[str, Any] = {k: values.get(k) for k in Network.__dataclass_fields__}
-    fields.update(host=host, port=port, name=values.get("network") or host)
-    fields["username"] = values.get("username") or values["nick"]
-    fields["alt_nick"] = tuple(values.get("alt_nick") or ())
-    fields["channel"] = tuple(values.get("channel") or ())
-    if bool(fields["sasl_username"]) != bool(fields["sasl_password"]):
+    if bool(values.get("sasl_username")) != bool(values.get("sasl_password")):
         raise ConfigError(f"{where}: SASL needs both sasl_username and sasl_password")
-    return Network(**fields)
+    found: dict[str, Any] = {f.name: values.get(f.name) for f in fields(Network)}
+    found.update(host=server[0], port=server[1], name=values.get("network") or server[0])
+    found["username"] = values.get("username") or values["nick"]
+    found["alt_nick"] = tuple(values.get("alt_nick") or ())
+    found["channel"] = tuple(values.get("channel") or ())
+    return Network(**found)
 
 
 def _table_values(
     table: Any, base: Mapping[str, Any], known: Mapping[str, Option], where: str
 ) -> dict[str, Any]:
+    """``base`` overridden by what one ``[[irc.networks]]`` table sets (converted)."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where} must be a table")
-    values = dict(base)
+    values = {**base, "network": None, "server": None}
     for key, raw in table.items():
-        name = key.replace("-", "_")
-        if name == "name":
-            name = "network"
-        option = known.get(name)
-        if option is None:
+        name = "network" if key == "name" else key.replace("-", "_")
+        declared = known.get(name)
+        if declared is None:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
         values[name] = (
             raw
-            if option.is_flag and isinstance(raw, bool)
-            else option.convert(raw, f"{where} {key}")
+            if declared.is_flag and isinstance(raw, bool)
+            else declared.convert(raw, f"{where} {key}")
         )
     return values
 
 
+def _flag_network(settings: Settings, read: IrcOptions, base: Mapping[str, Any]) -> Network:
+    """The network of ``--irc-server`` (or its variable, or ``[irc] server``)."""
+    if bool(read.irc_sasl_username) != bool(read.irc_sasl_password):
+        given = "irc_sasl_username" if read.irc_sasl_username else "irc_sasl_password"
+        raise settings.error(given, "SASL needs both --irc-sasl-username and --irc-sasl-password")
+    return _network(base, settings.source("irc_server"))
+
+
 def networks(settings: Settings) -> list[Network]:
     """The networks to connect to: the one the flags name, then each ``[[irc.networks]]``."""
-    known = {o.name[len(PREFIX) :]: o for o in options()}
-    base = {name: settings.get(PREFIX + name, o.default) for name, o in known.items()}
-    found = [_network(base, "--irc-server")] if base.get("server") else []
-    tables = settings.table("irc").get("networks", [])
+    read = IrcOptions.read(settings)
+    known = table_options()
+    base = {key: getattr(read, o.name) for key, o in known.items()}
+    found = [_flag_network(settings, read, base)] if read.irc_server else []
+    tables = read.irc_networks or []
     if not isinstance(tables, list):
-        raise ConfigError("config file: irc.networks must be an array of tables [[irc.networks]]")
+        raise settings.error(TABLES, "must be an array of tables [[irc.networks]]")
     for index, table in enumerate(tables):
         where = f"config file: [[irc.networks]] #{index + 1}"
-        found.append(
-            _network(
-                _table_values(table, {**base, "network": None, "server": None}, known, where), where
-            )
-        )
+        found.append(_network(_table_values(table, base, known, where), where))
     names = [n.name for n in found]
     for name in names:
         if names.count(name) > 1:
-            raise ConfigError(f"two IRC networks are called {name!r}: give each a distinct name")
+            raise settings.error(
+                TABLES, f"two IRC networks are called {name!r}: give each a distinct name"
+            )
     return found
 
 
 def check(settings: Settings) -> list[Network]:
-    """Whole-settings checks, only when ``--plugin irc`` is selected."""
-    if "irc" not in (settings.get("plugin") or ()):
-        return []
+    """Whole-settings checks (the core asks only when ``--plugin irc`` is chosen)."""
     found = networks(settings)
     if not found:
         raise ConfigError(

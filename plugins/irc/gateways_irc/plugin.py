@@ -7,18 +7,15 @@ interface is built: it pulls in heavy dependencies that ``gateways plugins`` nee
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from gateways import hookimpl
-from gateways.config import Option, Settings
-from gateways.plugins import ChannelSpec
+from gateways.plugin import ChannelSpec, Host, Interface, Option, Settings, hookimpl
 from gateways_irc import options
 from gateways_irc._types import IrcConnection, IrcReceive, IrcReply, IrcSend
 
 
 @hookimpl
 def gateways_options() -> Sequence[Option]:
-    return options.options()
+    return options.IrcOptions.declare()
 
 
 @hookimpl
@@ -41,7 +38,7 @@ def gateways_channels() -> Sequence[ChannelSpec]:
 
 
 @hookimpl
-def gateways_interfaces(host: Any) -> Sequence[Any]:
+def gateways_interfaces(host: Host) -> Sequence[Interface]:
     from gateways_irc.interface import IrcInterface
 
-    return [IrcInterface(host.settings, host.layer)]
+    return [IrcInterface(host)]

@@ -3,6 +3,7 @@
 Event handlers of the ``irc`` package are plain callbacks; they hand each message to
 this queue, and one task sends them one after another. IRC has no way to push back,
 so a full channel or an unreachable layer costs the event (logged), never the link.
+The sending task is a service of the interface (``daemon``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
-from gateways.layers import BaseChannelLayer, ChannelFull
+from gateways.plugin import BaseChannelLayer, ChannelFull
+from gateways_irc._types import Daemon
 
 log = logging.getLogger("gateways.irc")
 
@@ -22,16 +24,9 @@ class Publisher:
         self.layer = layer
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.dropped = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="irc publisher")
-        self._task.add_done_callback(self._done)
-
-    @staticmethod
-    def _done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("irc: the publisher crashed", exc_info=task.exception())
+    def start(self, daemon: Daemon) -> None:
+        daemon(self._run(), "irc publisher")
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         self.queue.put_nowait((channel, message))
@@ -57,11 +52,7 @@ class Publisher:
             why,
         )
 
-    async def drain(self, timeout: float) -> None:
-        """Send what is queued (within ``timeout``), then stop."""
+    async def flush(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) until what is queued has been sent."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.queue.join(), timeout)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
