@@ -195,7 +195,8 @@ class Settings(dict[str, Any]):
 
     def source(self, name: str) -> str:
         """Where the value of ``name`` came from, as a user would look for it."""
-        return self.sources.get(name) or "--" + name.replace("_", "-")
+        found = self.sources.get(name)
+        return found if found and found != "default" else "--" + name.replace("_", "-")
 
     def error(self, name: str, problem: str) -> ConfigError:
         """A ConfigError about setting ``name`` that names where its value came from."""

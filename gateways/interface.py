@@ -27,6 +27,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -227,7 +228,10 @@ class Interface:
         except Exception as exc:
             if not _is_listen_error(exc):
                 raise
-            reason = getattr(exc, "strerror", None) or getattr(exc, "socketError", None) or exc
+            errno = getattr(exc, "errno", None) or getattr(
+                getattr(exc, "socketError", None), "errno", None
+            )
+            reason = os.strerror(errno) if errno else exc
             raise StartFailed(
                 f"{self.name}: cannot listen on {address} ({reason}); choose another with {flag}"
             ) from exc

@@ -12,11 +12,14 @@ from gateways_email.interface import EmailInterface
 
 from gateways import core_options
 from gateways.config import resolve
+from gateways.host import InterfaceHost
 from gateways.layers import BaseChannelLayer, get_layer
+from gateways.plugins import get_plugin_host
 
 
-def email_settings(**given: Any) -> Any:
-    """Settings as ``serve`` resolves them: flags given here, defaults for the rest."""
+def email_settings(environ: dict[str, str] | None = None, **given: Any) -> Any:
+    """Settings as ``serve`` resolves them: flags given here, then ``environ``, then
+    defaults."""
     args = {
         "plugin": ["email"],
         "smtp_port": 0,
@@ -24,7 +27,8 @@ def email_settings(**given: Any) -> Any:
         "smtp_hostname": "mx.example.com",
         **given,
     }
-    settings = resolve([*core_options.gateways_options(), *options.options()], args, environ={})
+    declared = [*core_options.gateways_options(), *options.EmailOptions.declare()]
+    settings = resolve(declared, args, environ=environ or {})
     options.check(settings)
     return settings
 
@@ -40,7 +44,8 @@ async def start_email() -> AsyncIterator[Callable[..., Any]]:
         if layer is None:
             layer = get_layer("memory://")
             layers.append(layer)
-        interface = EmailInterface(email_settings(**given), layer)
+        host = InterfaceHost(email_settings(**given), get_plugin_host(), layer, None, ["email"], 0)
+        interface = EmailInterface(host)
         await interface.start()
         assert interface.server is not None
         interface.port = interface.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 from email.message import EmailMessage
 
@@ -191,3 +192,15 @@ def test_sigterm_closes_open_sessions_with_421(gateways_process):
     assert process.wait() == 0
     assert client.getreply()[0] == 421
     client.close()
+
+
+def test_a_busy_smtp_port_names_the_plugin_the_address_and_the_flag(gateways_process):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = serve(gateways_process, "--smtp-port", str(port), ready=None)
+        assert process.wait() == 1
+    assert f"email: cannot listen on 127.0.0.1:{port} (" in process.output
+    assert "address already in use" in process.output.lower()
+    assert "choose another with --smtp-port" in process.output

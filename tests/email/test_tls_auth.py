@@ -102,8 +102,8 @@ async def test_without_an_auth_file_no_auth_is_offered(start_email, tls_files):
     [
         ({"smtp_domain": []}, "--smtp-domain is required"),
         ({"smtp_tls_cert": "/etc/hostname"}, "go together"),
-        ({"smtp_require_tls": True}, "--smtp-require-tls needs"),
-        ({"smtp_auth_required": True}, "--smtp-auth-required needs --smtp-auth-file"),
+        ({"smtp_require_tls": True}, "--smtp-require-tls: needs"),
+        ({"smtp_auth_required": True}, "--smtp-auth-required: needs --smtp-auth-file"),
         ({"smtp_auth_file": "/etc/hostname"}, "never taken in clear text"),
         ({"smtp_relay": "no-port"}, "expected HOST:PORT"),
         ({"smtp_domain": ["bad domain"]}, "expected a domain name"),

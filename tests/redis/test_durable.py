@@ -1,4 +1,5 @@
-"""Durable channels (default ``email.*``): at least once, with a visibility timeout."""
+"""Durable channels (those plugins declare, such as ``email.receive``, and those a layer is
+configured with): at least once, with a visibility timeout."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ async def test_durable_messages_outlive_the_ordinary_expiry(redis_layer_url, ope
 async def test_durable_channels_are_configurable(redis_layer_url, open_layer):
     layer = open_layer(redis_layer_url + "?durable=jobs.*", visibility_timeout=0.2)
     await layer.send("jobs.x", {})
-    await layer.send("email.receive", {})
+    await layer.send("email.receive", {})  # declared durable by the email plugin
+    await layer.send("plain.channel", {})
     assert "__delivery__" in (await layer.receive(["jobs.x"], timeout=1))[1]
-    assert "__delivery__" not in (await layer.receive(["email.receive"], timeout=1))[1]
+    assert "__delivery__" in (await layer.receive(["email.receive"], timeout=1))[1]
+    assert "__delivery__" not in (await layer.receive(["plain.channel"], timeout=1))[1]
 
 
 async def test_a_worker_killed_mid_consumer_gets_its_message_redelivered(

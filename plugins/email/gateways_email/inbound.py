@@ -11,13 +11,13 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateways_email._types import EmailReceive
 from gateways_email.parse import email_receive
 
-from gateways.layers import BaseChannelLayer, ChannelFull, MessageTooLarge
+from gateways.plugin import BaseChannelLayer, ChannelFull, MessageTooLarge
 
 log = logging.getLogger("gateways.email")
 
@@ -40,7 +40,11 @@ def is_utf8(text: str) -> bool:
 
 
 class InboundHandler:
-    """aiosmtpd handler: who may receive mail here, and handing mail to the layer."""
+    """aiosmtpd handler: who may receive mail here, and handing mail to the layer.
+
+    ``in_flight`` counts mails whose DATA is being handed over, so a drain lets them get
+    their 250 or 451; ``handed_over`` is called each time one is answered.
+    """
 
     def __init__(
         self,
@@ -48,22 +52,15 @@ class InboundHandler:
         domains: Iterable[str],
         max_recipients: int,
         channel: str = RECEIVE_CHANNEL,
+        handed_over: Callable[[], None] = lambda: None,
     ) -> None:
         self.layer = layer
         self.domains = frozenset(d.lower().rstrip(".") for d in domains)
         self.max_recipients = max_recipients
         self.channel = channel
+        self.handed_over = handed_over
         self.accepted = 0
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def idle(self, timeout: float) -> None:
-        """Wait (up to ``timeout``) until no mail is being handed to the layer."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            log.warning("%d mail(s) still being handed over after %.0fs", self.in_flight, timeout)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -110,13 +107,11 @@ class InboundHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.in_flight += 1
-        self._idle.clear()
         try:
             return await self.receive(session, envelope)
         finally:
             self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+            self.handed_over()
 
     async def receive(self, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or b""

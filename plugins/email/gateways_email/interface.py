@@ -1,62 +1,76 @@
 """The email interface: aiosmtpd's SMTP protocol served on the host's event loop (no
-threaded controller), plus the outbound ``email.send`` loop when a relay is set."""
+threaded controller), and, when a relay is set, ``email.send`` delivered through it.
+
+The receive loop, the tasks and the drain come from :class:`gateways.plugin.Interface`;
+this module only says what SMTP needs: how to listen, what is still outstanding while
+draining (deliveries, mail being handed to the layer) and how to close sessions (421).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
-from gateways_email import options
 from gateways_email.inbound import InboundHandler
-from gateways_email.outbound import SEND_CHANNEL, Outbound, Relay
+from gateways_email.options import EmailOptions
+from gateways_email.outbound import SEND_CHANNEL, Outbound
 from gateways_email.security import FileAuthenticator, read_credentials, server_tls_context
 
-from gateways.layers import BaseChannelLayer
+from gateways.plugin import Host, Interface
 
-log = logging.getLogger("gateways.email")
 IDENT = "ESMTP gateways"
 
 
-def quiet_aiosmtpd() -> None:
+def quiet_aiosmtpd(ours: logging.Logger) -> None:
     """aiosmtpd logs every command line at INFO on ``mail.log``; keep that for DEBUG."""
     logger = logging.getLogger("mail.log")
-    if logger.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
+    if logger.level == logging.NOTSET and not ours.isEnabledFor(logging.DEBUG):
         logger.setLevel(logging.WARNING)
 
 
-class EmailInterface:
-    name = "email"
+class EmailInterface(Interface):
+    """SMTP in (``email.receive``); ``email.send`` out when ``--smtp-relay`` is set."""
 
-    def __init__(self, settings: Mapping[str, Any], layer: BaseChannelLayer) -> None:
-        self.settings = settings
-        self.layer = layer
-        self.hostname = options.hostname(settings)
+    name = "email"
+    consumes = (SEND_CHANNEL,)
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.options = given = EmailOptions.read(self.settings)
+        self.hostname = given.hostname()
+        self.concurrency = given.smtp_relay_concurrency
         self.handler = InboundHandler(
-            layer, settings["smtp_domain"], settings["smtp_max_recipients"]
+            self.layer, given.smtp_domain, given.smtp_max_recipients, handed_over=self.changed
         )
         self.server: asyncio.Server | None = None
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
-        self.outbound: Outbound | None = None
+        self.outbound = (
+            Outbound.from_options(self.layer, given, self.hostname) if given.smtp_relay else None
+        )
 
-    def smtp_factory(self) -> Any:
+    def channels(self) -> Sequence[str]:
+        """``email.send`` only with a relay: without one this process cannot deliver."""
+        return self.consumes if self.outbound is not None else ()
+
+    def smtp_factory(self) -> Callable[[], SMTP]:
         """What ``loop.create_server`` calls per connection."""
-        s = self.settings
-        tls = server_tls_context(s.get("smtp_tls_cert"), s.get("smtp_tls_key"))
-        auth_file = s.get("smtp_auth_file")
+        given = self.options
+        tls = server_tls_context(given.smtp_tls_cert, given.smtp_tls_key)
+        auth_file = given.smtp_auth_file
         authenticator = FileAuthenticator(read_credentials(auth_file)) if auth_file else None
         kwargs: dict[str, Any] = {
             "hostname": self.hostname,
             "ident": IDENT,
-            "data_size_limit": s["smtp_max_size"],
+            "data_size_limit": given.smtp_max_size,
             "enable_SMTPUTF8": True,
-            "timeout": s.get("smtp_timeout") or 300.0,
+            "timeout": given.smtp_timeout,
             "tls_context": tls,
-            "require_starttls": bool(s.get("smtp_require_tls")),
-            "auth_required": bool(s.get("smtp_auth_required")),
+            "require_starttls": given.smtp_require_tls,
+            "auth_required": given.smtp_auth_required,
             "auth_require_tls": True,
             "authenticator": authenticator,
         }
@@ -71,56 +85,55 @@ class EmailInterface:
 
         return build
 
-    async def start(self) -> None:
-        quiet_aiosmtpd()
+    async def listen(self) -> None:
+        quiet_aiosmtpd(self.log)
         self.warn_layer_limit()
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            self.smtp_factory(), self.settings["smtp_bind"], self.settings["smtp_port"]
+        given = self.options
+        bind, port = given.smtp_bind, given.smtp_port
+        shown = f"[{bind}]" if ":" in bind else bind
+        self.server = await self.bind(
+            asyncio.get_running_loop().create_server(self.smtp_factory(), bind, port),
+            address=f"{shown}:{port}",
+            flag="--smtp-port",
         )
         host, port = self.server.sockets[0].getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        log.info("listening on smtp://%s:%d (as %s)", shown, port, self.hostname)
-        self.start_outbound()
+        self.listening("smtp", host, port, f" (as {self.hostname})")
+        if self.outbound is None:
+            self.log.info("no --smtp-relay: this process does not deliver %s", SEND_CHANNEL)
+        else:
+            relay = self.outbound.relay
+            self.log.info("delivering %s through %s:%d", SEND_CHANNEL, relay.host, relay.port)
 
-    def start_outbound(self) -> None:
-        relay = self.settings.get("smtp_relay")
-        if not relay:
-            log.info("no --smtp-relay: this process does not deliver %s", SEND_CHANNEL)
-            return
-        host, port = options.split_host_port(relay)
-        s = self.settings
-        self.outbound = Outbound(
-            self.layer,
-            Relay.from_settings(host, port, s, self.hostname),
-            hostname=self.hostname,
-            default_from=s.get("smtp_from"),
-            retries=s.get("smtp_relay_retries") or 5,
-            backoff=s.get("smtp_relay_backoff") or 2.0,
-            concurrency=s.get("smtp_relay_concurrency") or 10,
-        )
-        self.outbound.start()
+    async def handle(self, channel: str, message: dict[str, Any]) -> None:
+        """One ``email.send``: delivered, retried or reported, then acknowledged."""
+        assert self.outbound is not None  # channels() is empty without a relay
+        await self.outbound.handle(channel, message)
 
     def warn_layer_limit(self) -> None:
-        limit = self.layer.max_message_size
-        if self.settings["smtp_max_size"] * 2 > limit:
-            log.warning(
+        limit, size = self.layer.max_message_size, self.options.smtp_max_size
+        if size * 2 > limit:
+            self.log.warning(
                 "--smtp-max-size is %d bytes but the channel layer takes messages up to %d "
                 "(an email.receive carries the raw mail and its decoded parts): larger mail "
                 "gets 552; raise the layer's max_message_size to match",
-                self.settings["smtp_max_size"],
+                size,
                 limit,
             )
 
-    async def drain(self, grace: float) -> None:
-        """Stop accepting; let mail being handed over get its answer; then say 421."""
+    async def stop_accepting(self) -> None:
+        """No new connections; open sessions go on until :meth:`close_all`."""
         if self.server is not None:
             self.server.close()
-        if self.outbound is not None:
-            await self.outbound.drain(grace)
-        await self.handler.idle(grace)
+
+    def outstanding(self) -> int:
+        """Deliveries in flight, and mail being handed to the layer (it gets its answer)."""
+        return super().outstanding() + self.handler.in_flight
+
+    async def close_all(self) -> None:
+        """Say 421 to every session still open, and close it."""
+        farewell = b"421 4.3.2 " + self.hostname.encode() + b" shutting down\r\n"
         for session in list(self.sessions):
             transport: Any = session.transport
             if transport is not None and not transport.is_closing():
-                transport.write(b"421 4.3.2 " + self.hostname.encode() + b" shutting down\r\n")
+                transport.write(farewell)
                 transport.close()

@@ -1,5 +1,5 @@
-"""Outbound mail: the interface process takes ``email.send`` from the layer and delivers
-it through ``--smtp-relay`` with aiosmtplib.
+"""Outbound mail: one ``email.send`` message delivered through ``--smtp-relay`` with
+aiosmtplib (the interface's receive loop hands each message to :meth:`Outbound.handle`).
 
 Temporary trouble (4xx answers, refused or dropped connections, timeouts) is retried
 with exponential backoff; permanent refusals (5xx) are not. Whatever cannot be
@@ -20,16 +20,15 @@ from typing import Any
 import aiosmtplib
 from gateways_email._types import EmailSendFailed
 from gateways_email.compose import InvalidEmail, Outgoing, compose
+from gateways_email.options import EmailOptions
 
-from gateways.layers import BaseChannelLayer
-from gateways.layers.receiving import receive_forever
+from gateways.plugin import BaseChannelLayer
 
 log = logging.getLogger("gateways.email.outbound")
 
 SEND_CHANNEL = "email.send"
 FAILED_CHANNEL = "email.send.failed"
 MAX_BACKOFF = 300.0
-POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,27 +40,29 @@ class Relay:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(
-        cls, host: str, port: int, settings: Mapping[str, Any], local_hostname: str
-    ) -> Relay:
-        password = settings.get("smtp_relay_password")
-        if settings.get("smtp_relay_password_file"):
-            with open(settings["smtp_relay_password_file"], encoding="utf-8") as handle:
-                password = handle.read().strip()
-        ca = settings.get("smtp_relay_ca")
+    def from_options(cls, given: EmailOptions, local_hostname: str) -> Relay:
+        """The relay ``--smtp-relay`` names (which must be set), with its TLS and AUTH."""
+        assert given.smtp_relay is not None
+        host, port = given.smtp_relay
+        ca = given.smtp_relay_ca
         options: dict[str, Any] = {
-            "use_tls": bool(settings.get("smtp_relay_tls")),
+            "use_tls": given.smtp_relay_tls,
             # None: STARTTLS when the relay offers it; True: refuse to go on without it.
-            "start_tls": True if settings.get("smtp_relay_starttls") else None,
+            "start_tls": True if given.smtp_relay_starttls else None,
             "tls_context": ssl.create_default_context(cafile=ca) if ca else None,
-            "username": settings.get("smtp_relay_user"),
-            "password": password,
-            "timeout": float(settings.get("smtp_relay_timeout") or 30.0),
+            "username": given.smtp_relay_user,
+            "password": given.relay_password(),
+            "timeout": given.smtp_relay_timeout,
             "local_hostname": local_hostname,
         }
         if options["use_tls"]:
             options["start_tls"] = False
         return cls(host, port, options)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one conversation with the relay may take."""
+        return float(self.options["timeout"])
 
 
 class DeliveryFailed(Exception):
@@ -144,7 +145,7 @@ class Lease:
 
 
 class Outbound:
-    """The ``email.send`` receive loop and the deliveries it starts."""
+    """Delivers ``email.send`` messages: retries, leases, failure reports."""
 
     def __init__(
         self,
@@ -152,10 +153,9 @@ class Outbound:
         relay: Relay,
         *,
         hostname: str,
-        default_from: str | None = None,
-        retries: int = 5,
-        backoff: float = 2.0,
-        concurrency: int = 10,
+        default_from: str | None,
+        retries: int,
+        backoff: float,
     ) -> None:
         self.layer = layer
         self.relay = relay
@@ -163,38 +163,20 @@ class Outbound:
         self.default_from = default_from
         self.retries = retries
         self.backoff = backoff
-        self._slots = asyncio.Semaphore(concurrency)
-        self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._receive_loop(), name="email.send loop")
-        self._loop_task.add_done_callback(self._loop_ended)
-        log.info("delivering %s through %s:%d", SEND_CHANNEL, self.relay.host, self.relay.port)
+    @classmethod
+    def from_options(cls, layer: BaseChannelLayer, given: EmailOptions, hostname: str) -> Outbound:
+        return cls(
+            layer,
+            Relay.from_options(given, hostname),
+            hostname=hostname,
+            default_from=given.smtp_from,
+            retries=given.smtp_relay_retries,
+            backoff=given.smtp_relay_backoff,
+        )
 
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the email.send loop died", exc_info=task.exception())
-
-    async def _receive_loop(self) -> None:
-        await self._slots.acquire()
-        async for channel, content in receive_forever(
-            self.layer, [SEND_CHANNEL], name="email", timeout=POLL_SECONDS, stopping=self._stopping
-        ):
-            task = asyncio.create_task(self._handle(channel, content))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
-            await self._slots.acquire()
-        self._slots.release()
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("email.send delivery crashed", exc_info=task.exception())
-
-    async def _handle(self, channel: str, content: dict[str, Any]) -> None:
+    async def handle(self, channel: str, content: dict[str, Any]) -> None:
+        """One message taken from ``channel``: deliver it, then acknowledge it."""
         lease = Lease(self.layer, channel, content)
         await self.deliver(content, lease)
         # Not reached when cancelled: a durable layer hands the message out again.
@@ -230,7 +212,7 @@ class Outbound:
                     delay,
                 )
                 if lease is not None:
-                    await lease.before_wait(delay + float(self.relay.options.get("timeout", 30)))
+                    await lease.before_wait(delay + self.relay.timeout)
                 await asyncio.sleep(delay)  # the backoff itself
         log.info("delivered %s via %s:%d", outgoing.message_id, self.relay.host, self.relay.port)
 
@@ -269,19 +251,3 @@ class Outbound:
             await self.layer.send(FAILED_CHANNEL, report)
         except Exception as exc:
             log.error("could not publish on %s: %s", FAILED_CHANNEL, exc)
-
-    async def drain(self, grace: float) -> None:
-        """Stop taking messages; let deliveries in flight finish within ``grace``."""
-        self._stopping.set()
-        if self._loop_task is not None:
-            # Layers' receive is cancel-safe (a durable message not yet acknowledged is
-            # handed out again), so there is no need to wait for the poll to time out.
-            self._loop_task.cancel()
-            await asyncio.wait([self._loop_task])
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("cancelled %d delivery(ies) still running", len(late))
-                await asyncio.wait(late)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from gateways.config import ConfigError
+from gateways.plugin import ConfigError
 
 log = logging.getLogger("gateways.email")
 

@@ -28,7 +28,8 @@ from gateways_websocket._types import (
 
 if TYPE_CHECKING:
     from gateways_http.upgrade import UpgradeRequest
-    from twisted.internet.interfaces import IProtocol
+
+    from gateways_websocket.protocol import WebSocketProtocol
 
 
 @hookimpl
@@ -64,7 +65,7 @@ def gateways_interfaces(host: Host) -> Sequence[Interface]:
 
 
 @hookimpl
-def gateways_http_upgrade(host: Host, request: UpgradeRequest) -> IProtocol | None:
+def gateways_http_upgrade(host: Host, request: UpgradeRequest) -> WebSocketProtocol | None:
     """Take over ``Upgrade: websocket`` when this process serves the websocket plugin."""
     if request.upgrade != "websocket":
         return None
