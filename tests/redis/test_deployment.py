@@ -114,3 +114,20 @@ def test_only_and_exclude_channels_split_http_from_the_rest(redis_layer_url, gat
     jobs = start_worker(gateways_process, redis_layer_url, "--exclude-channels", "http.*")
     assert {int(httpx.get(base + "/whoami").text) for _ in range(20)} == {web.proc.pid}
     assert "http." not in jobs.wait_for("receiving on .*")[0]
+
+
+def test_one_config_file_serves_interface_and_worker_as_the_deploying_guide_shows(
+    redis_layer_url, gateways_process, tmp_path
+):
+    """The guide's file: ``app`` and ``[layer] url`` from the file, nothing on the line."""
+    config = tmp_path / "gateways.toml"
+    config.write_text(
+        f'app = "redis_app:web"\n\n[layer]\nurl = "{redis_layer_url}"\ncapacity = 200\n\n'
+        "[http]\nport = 0\ntimeout = 20\n"
+    )
+    serve = gateways_process("serve", "--config", str(config), "--plugin", "http")
+    worker = gateways_process("worker", "--config", str(config))
+    host, port = serve.address("http")
+    assert httpx.get(f"http://{host}:{port}/whoami").text == str(worker.proc.pid)
+    assert worker.stop(signal.SIGTERM) == 0 and serve.stop(signal.SIGTERM) == 0
+    assert "WARNING" not in serve.output + worker.output

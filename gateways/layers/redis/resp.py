@@ -27,7 +27,7 @@ from redis.exceptions import AuthenticationError, NoScriptError, ReadOnlyError, 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateways.layers.redis._compat import read_url, tls_context
+from gateways.layers.redis._compat import UrlSettings, read_url, tls_context
 
 Arg = bytes | str | int
 Orphan = Callable[[Any], None]
@@ -55,31 +55,14 @@ def _reply_error(reply: hiredis.ReplyError) -> ResponseError:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(UrlSettings):
     """Where and how to connect, from a single-server URL (redis-py reads the URL)."""
 
-    name: str
-    host: str
-    port: int
-    db: int
-    username: str | None
-    password: str | None
-    client_name: str | None
-    tls: Any  # redis-py's RedisSSLContext (its context is built at the first connect), or None
+    name: str = ""
 
     @classmethod
     def from_url(cls, url: str, name: str) -> Endpoint:
-        found = read_url(url)
-        return cls(
-            name=name,
-            host=found.host,
-            port=found.port,
-            db=found.db,
-            username=found.username,
-            password=found.password,
-            client_name=found.client_name,
-            tls=found.tls,
-        )
+        return cls(name=name, **vars(read_url(url)))
 
 
 class RespConnection(asyncio.Protocol):
