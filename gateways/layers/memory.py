@@ -80,10 +80,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
             for channel in channels:
                 waiters = self._waiters.get(channel)
                 if waiters is not None:
-                    try:
+                    if waiter in waiters:  # a wake-up already took it (no costly ValueError)
                         waiters.remove(waiter)
-                    except ValueError:
-                        pass
                     if not waiters:
                         del self._waiters[channel]
 

@@ -1,13 +1,15 @@
-"""One request and its response on a connection: the ``http.request`` message it
-becomes, and the reply messages written back as HTTP/1.1.
+"""One request and its response on a connection: where it stands (:class:`State`),
+the body on its way in, and the reply messages written back as HTTP/1.1.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
 from gateways_http.body import BodyPump
+from gateways_http.request import decode_path, header_value, pass_headers, split_target
 from gateways_http.response import (
     LAST_CHUNK,
     NO_BODY_STATUS,
@@ -32,21 +34,46 @@ _CLOSE = b"connection: close\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
 
 
+class State(enum.Enum):
+    """Where an exchange stands, from the parsed head to the end of its response."""
+
+    #: Not sent to the layer yet: its body (or the first chunk of it) is still coming,
+    #: or requests pipelined before it are still being answered.
+    RECEIVING = "receiving"
+    #: ``http.request`` is sent; no reply has come yet (the reply timeout runs).
+    DISPATCHED = "dispatched"
+    #: The response has begun on the wire; more of it may follow.
+    RESPONDING = "responding"
+    #: The response is complete.
+    FINISHED = "finished"
+    #: The connection ended before the response was complete.
+    FAILED = "failed"
+
+
+# Module names for the hot path: one global lookup instead of an enum class attribute.
+RECEIVING = State.RECEIVING
+DISPATCHED = State.DISPATCHED
+RESPONDING = State.RESPONDING
+FINISHED = State.FINISHED
+FAILED = State.FAILED
+
+
 class Exchange:
-    """Request state (body, dispatch) and response state (framing, bytes written)."""
+    """One request (head, body on its way in) and its response (framing, bytes written).
+
+    ``state`` is the exchange's progress; ``received`` is separate because the two
+    overlap: a large body is still arriving after ``http.request`` is dispatched, and a
+    consumer may answer before the body ends.
+    """
 
     __slots__ = (
         "body",
         "body_size",
         "chunked",
         "close",
-        "complete",
         "conn",
-        "continue_sent",
         "deadline",
-        "dispatched",
         "expect_continue",
-        "finished",
         "head",
         "headers",
         "keep_alive",
@@ -56,9 +83,10 @@ class Exchange:
         "pump",
         "query_string",
         "raw_path",
+        "received",
         "reply_channel",
         "sent",
-        "started",
+        "state",
         "status",
         "target",
         "upgrade",
@@ -71,33 +99,29 @@ class Exchange:
         method: str,
         version: str,
         keep_alive: bool,
-        raw_path: bytes,
-        query_string: bytes,
-        headers: list[list[bytes]],
-        target: bytes = b"",
+        target: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
     ) -> None:
         self.conn = conn
         self.target = target
         self.method = method
         self.version = version
         self.keep_alive = keep_alive
-        self.raw_path = raw_path
-        self.query_string = query_string
-        self.headers = headers
+        self.raw_path, self.query_string = split_target(target)
+        self.headers = headers = pass_headers(raw_headers)
+        self.path = decode_path(self.raw_path)
         self.head = method == "HEAD"
-        self.path = ""
+        self.state = RECEIVING
+        self.received = False  # the parser has seen the end of the request (body included)
         self.body: list[bytes] = []
         self.body_size = 0
-        self.complete = False
-        self.dispatched = False
-        self.expect_continue = False
-        self.continue_sent = False
+        expect = header_value(headers, b"expect")
+        # Owes the client "100 Continue" once first in line (cleared when sent).
+        self.expect_continue = expect is not None and expect.lower() == b"100-continue"
         self.reply_channel = ""
         self.pump: BodyPump | None = None
         self.deadline = 0.0  # when a reply that has not begun is given up (503)
         self.upgrade = False  # asked for Connection: upgrade
-        self.started = False
-        self.finished = False
         self.chunked = False
         self.close = False
         self.left: int | None = None  # bytes still allowed by a declared content-length
@@ -107,16 +131,16 @@ class Exchange:
     # -- the response --------------------------------------------------------------
 
     def on_reply(self, message: dict[str, Any]) -> None:
-        if self.finished:
-            return
+        """A reply on the exchange's reply channel: the response's start, or more of it."""
+        state = self.state
         try:
-            if not self.started:
+            if state is DISPATCHED:
                 self._start(message)
-            else:
+            elif state is RESPONDING:
                 self._more(message)
         except BadResponse as exc:
             log.error("refused a reply to %s %s: %s", self.method, self.path, exc)
-            if self.started:
+            if self.state is RESPONDING:
                 self.conn.abort()
             else:
                 self.fail(500, "the application sent an invalid response")
@@ -128,7 +152,7 @@ class Exchange:
         more = bool(message.get("more_content"))
         self.status = status
         no_body = self.head or status in NO_BODY_STATUS
-        close = not self.keep_alive or self.conn.server.draining
+        close = not self.keep_alive or self.conn.server.interface.draining
         declared: int | None = None
         lines = [status_line(status)]
         has_date = False
@@ -158,8 +182,8 @@ class Exchange:
         self.close = close
         lines.append(_CLOSE if close else _KEEP_ALIVE if self.version == "1.0" else b"")
         lines.append(b"\r\n")
-        self.started = True
-        self.conn.cancel_timer(self)
+        self.state = RESPONDING
+        self.deadline = 0.0
         data = self._frame(b"".join(lines), content, no_body)
         if more:
             self.conn.write(data)
@@ -194,25 +218,27 @@ class Exchange:
 
     def fail(self, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """Answer with a stock response, unless a response has begun (then drop it)."""
-        if self.finished:
+        state = self.state
+        if state is FINISHED or state is FAILED:
             return
-        if self.started:
+        if state is RESPONDING:
             self.conn.abort()
             return
         self.status = status
-        self.started = True
-        self.close = not self.keep_alive or not self.complete or self.conn.server.draining
+        self.state = RESPONDING
+        draining = self.conn.server.interface.draining
+        self.close = not self.keep_alive or not self.received or draining
         data = simple_response(status, text, extra or [], close=self.close, head=self.head)
         self.sent = len(data)
         self.conn.finish(self, data)
 
     def on_timeout(self) -> None:
-        if not self.started:
+        if self.state is DISPATCHED:
             log.warning(
                 "no reply to %s %s within %.0fs: 503",
                 self.method,
                 self.path,
-                self.conn.server.config.timeout,
+                self.conn.server.options.http_timeout,
             )
             self.fail(503, "the application did not answer in time")
 
@@ -224,8 +250,9 @@ class Exchange:
         return body
 
     def start_pump(self, channel: str) -> BodyPump:
-        server = self.conn.server
-        self.pump = BodyPump(server.layer, channel, self.conn.pause_for_body, server.config.timeout)
+        conn = self.conn
+        timeout = conn.server.options.http_timeout
+        self.pump = BodyPump(conn.server.layer, channel, conn.pause_for_body, timeout)
         return self.pump
 
 

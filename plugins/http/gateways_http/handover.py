@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateways_http.request import header_value
+from gateways_http.message import upgrade_request
+from gateways_http.request import Refused, header_value
 
 if TYPE_CHECKING:
     from gateways_http.exchange import Exchange
@@ -45,13 +46,12 @@ class UpgradeWait:
         conn, exchange = self.conn, self.exchange
         token = (header_value(exchange.headers, b"upgrade") or b"").strip().lower()
         if not token:
-            from gateways_http.protocol import Refused
-
             conn.upgrade = None
             conn.refuse(Refused(400, "Connection: upgrade without an Upgrade token"))
             return
         server = conn.server
-        request = server.upgrade_request(exchange, token.decode("latin-1"), bytes(self.raw))
+        raw = bytes(self.raw)
+        request = upgrade_request(exchange, server.options, token.decode("latin-1"), raw)
         try:
             protocol = server.upgrade_hook(request)
         except Exception:
@@ -59,7 +59,7 @@ class UpgradeWait:
             protocol = None
         if protocol is None:
             exchange.upgrade = False
-            server.begin(exchange)
+            conn.begin(exchange)
             conn.resume_parsing(bytes(self.raw[self.after :]))
             return
         self.hand_over(protocol)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gateways.hookspecs import hookspec
+from gateways.plugin import Host, hookspec
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IProtocol
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 @hookspec(firstresult=True)
-def gateways_http_upgrade(host: Any, request: UpgradeRequest) -> IProtocol | None:
+def gateways_http_upgrade(host: Host, request: UpgradeRequest) -> IProtocol | None:
     """Take over a connection that asked for `Upgrade: <token>`; return a Twisted protocol or None.
 
     The HTTP protocol then stops parsing, sets ``transport.protocol`` to the returned

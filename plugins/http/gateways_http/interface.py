@@ -1,88 +1,86 @@
-"""The HTTP interface: listens on Twisted endpoints and runs the one reply loop."""
+"""The HTTP interface: listens on Twisted endpoints; the SDK's :class:`Interface` runs
+the one reply loop, the tasks and the drain."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from typing import Any
 
+from gateways.plugin import Host, Interface
 from gateways_http.accesslog import AccessLog
-from gateways_http.dispatcher import ReplyDispatcher
-from gateways_http.options import HttpConfig
+from gateways_http.options import HttpOptions, endpoint_strings
 from gateways_http.server import HttpServer
 
-log = logging.getLogger("gateways.http")
+
+def _scheme(description: str) -> str:
+    return "https" if description.split(":", 1)[0] in ("ssl", "tls") else "http"
 
 
-def endpoint_strings(config: HttpConfig) -> list[str]:
-    """``--http-endpoint`` values, or one TCP endpoint from ``--http-bind``/``--http-port``."""
-    if config.endpoints:
-        return list(config.endpoints)
-    interface = config.bind.replace(":", r"\:")
-    return [f"tcp:port={config.port}:interface={interface}"]
+class HttpInterface(Interface):
+    """HTTP/1.1 on every ``--http-endpoint`` (or ``--http-bind``:``--http-port``).
 
+    ``access_log`` is public: other plugins serving on the HTTP port (WebSocket
+    handshakes) may log there too.
+    """
 
-def describe(description: str, address: Any) -> str:
-    """``https://127.0.0.1:8443`` for the log line tests and operators read."""
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None or port is None:
-        return f"unix:{getattr(address, 'name', description)} (http)"
-    scheme = "https" if description.split(":", 1)[0] in ("ssl", "tls") else "http"
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}:{port}"
-
-
-class HttpInterface:
     name = "http"
+    reply_prefix = "http.response"
 
-    def __init__(self, host: Any, config: HttpConfig | None = None) -> None:
-        self.host = host
-        self.config = config or HttpConfig.from_settings(host.settings)
-        self.layer = host.layer
-        self.dispatcher = ReplyDispatcher(self.layer)
-        self.access_log = AccessLog(self.config.access_log) if self.config.access_log else None
-        self.server: HttpServer | None = None
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.options = HttpOptions.read(host.settings)
+        log_to = self.options.access_log
+        self.access_log = AccessLog(log_to) if log_to else None
+        self.server = HttpServer(self.options, self, self.access_log)
         self.ports: list[Any] = []
 
-    async def start(self) -> None:
+    def endpoints(self) -> list[str]:
+        """The Twisted endpoint strings to listen on."""
+        return endpoint_strings(self.options)
+
+    async def listen(self) -> None:
+        self.daemon(self.server.sweep_forever(), "http timeouts")
+        for description in self.endpoints():
+            await self._listen_on(description)
+
+    async def _listen_on(self, description: str) -> None:
         from twisted.internet import reactor
         from twisted.internet.endpoints import serverFromString
 
-        loop = asyncio.get_running_loop()
-        await self.dispatcher.start()
-        self.server = HttpServer(
-            self.config, self.layer, self.dispatcher, self.host, self.access_log
-        )
-        self.server.start_sweeping()
-        for description in endpoint_strings(self.config):
-            try:
-                endpoint = serverFromString(reactor, description)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ValueError(f"--http-endpoint {description!r}: {exc}") from None
-            port = await endpoint.listen(self.server).asFuture(loop)
-            self.ports.append(port)
-            log.info("listening on %s", describe(description, port.getHost()))
+        try:
+            endpoint = serverFromString(reactor, description)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"--http-endpoint {description!r}: {exc}") from None
+        options = self.options
+        if options.http_endpoint:
+            address, flag = description, "--http-endpoint"
+        else:
+            address, flag = f"{options.http_bind}:{options.http_port}", "--http-port"
+        listening = endpoint.listen(self.server).asFuture(asyncio.get_running_loop())
+        port = await self.bind(listening, address=address, flag=flag)
+        self.ports.append(port)
+        address = port.getHost()
+        host, number = getattr(address, "host", None), getattr(address, "port", None)
+        if host is None or number is None:
+            self.log.info("listening on unix:%s (http)", getattr(address, "name", description))
+        else:
+            self.listening(_scheme(description), host, number)
 
-    async def drain(self, grace: float) -> None:
-        """Stop accepting, let requests in flight finish (up to ``grace``), then close."""
+    async def stop_accepting(self) -> None:
+        """Close the listening ports and the idle connections; requests in flight go on
+        (their responses say ``connection: close``)."""
         loop = asyncio.get_running_loop()
-        for port in self.ports:
-            await port.stopListening().asFuture(loop) if port else None
-        self.ports = []
-        server = self.server
-        if server is not None:
-            server.draining = True
-            for conn in list(server.connections):
-                conn.close_if_idle()
-            server.check_quiet()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.quiet.wait(), grace)
-            for conn in list(server.connections):
-                conn.kill()
-            for task in list(server.tasks):
-                task.cancel()
-            server.stop_sweeping()
-        await self.dispatcher.close()
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await port.stopListening().asFuture(loop)
+        for conn in list(self.server.connections):
+            conn.close_if_idle()
+
+    def outstanding(self) -> int:
+        return self.server.outstanding()
+
+    async def close_all(self) -> None:
+        for conn in list(self.server.connections):
+            conn.kill()
         if self.access_log is not None:
             self.access_log.close()

@@ -6,27 +6,22 @@ raises before replying. See docs/http.md.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
 import pluggy
 
-from gateways import hookimpl
-from gateways.config import Option, Settings
-from gateways.message import Message
-from gateways.plugins import ChannelSpec
-from gateways_http import hookspecs, options
+from gateways.plugin import ChannelSpec, Host, Interface, Message, Option, Settings, hookimpl
+from gateways_http import hookspecs
 from gateways_http._types import (
     HttpBodyChunk,
     HttpDisconnect,
     HttpRequest,
     HttpResponse,
 )
+from gateways_http.message import BODY_CHANNEL_PREFIX, DISCONNECT_CHANNEL
+from gateways_http.message import REQUEST_CHANNEL as REQUEST
+from gateways_http.options import HttpOptions, check
 
-log = logging.getLogger("gateways.http")
-
-REQUEST = "http.request"
 _TEXT = [[b"content-type", b"text/plain; charset=utf-8"]]
 
 
@@ -37,12 +32,12 @@ def gateways_addhooks(pluginmanager: pluggy.PluginManager) -> None:
 
 @hookimpl
 def gateways_options() -> Sequence[Option]:
-    return options.options()
+    return HttpOptions.declare()
 
 
 @hookimpl
 def gateways_configure(settings: Settings) -> None:
-    options.check(settings)
+    check(settings)
 
 
 @hookimpl
@@ -50,10 +45,10 @@ def gateways_channels() -> Sequence[ChannelSpec]:
     return [
         ChannelSpec(REQUEST, "produces", HttpRequest, "one HTTP request (body or its start)"),
         ChannelSpec(
-            "http.request.body.*", "produces", HttpBodyChunk, "the rest of a large request body"
+            BODY_CHANNEL_PREFIX + "*", "produces", HttpBodyChunk, "the rest of a large request body"
         ),
         ChannelSpec(
-            "http.disconnect", "produces", HttpDisconnect, "a client left before its response"
+            DISCONNECT_CHANNEL, "produces", HttpDisconnect, "a client left before its response"
         ),
         ChannelSpec(
             "http.response!",
@@ -65,10 +60,14 @@ def gateways_channels() -> Sequence[ChannelSpec]:
 
 
 @hookimpl
-def gateways_interfaces(host: Any) -> Sequence[Any]:
+def gateways_interfaces(host: Host) -> Sequence[Interface]:
     from gateways_http.interface import HttpInterface
 
     return [HttpInterface(host)]
+
+
+# The worker calls these two only for channels this plugin produces. Of those, only
+# http.request waits for an answer: http.disconnect and body chunks have no one to tell.
 
 
 @hookimpl

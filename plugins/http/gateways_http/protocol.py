@@ -20,24 +20,16 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from gateways_http import writing
-from gateways_http.exchange import Exchange
+from gateways_http.body import CHUNK
+from gateways_http.exchange import DISPATCHED, FAILED, FINISHED, RECEIVING, RESPONDING, Exchange
 from gateways_http.handover import UpgradeWait
-from gateways_http.request import Address
+from gateways_http.request import Address, Refused, header_value
 from gateways_http.response import simple_response
 
 if TYPE_CHECKING:
     from gateways_http.server import HttpServer
 
 log = logging.getLogger("gateways.http")
-
-
-class Refused(Exception):
-    """A request the server refuses before it reaches the application."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def _address(address: Any) -> Address:
@@ -53,7 +45,7 @@ class HttpProtocol(Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
-        self.config = server.config
+        self.options = server.options
         self.queue: deque[Exchange] = deque()
         self.parsing: Exchange | None = None
         self.scheme = "http"
@@ -82,22 +74,24 @@ class HttpProtocol(Protocol):
         self.client = _address(transport.getPeer())
         self.local = _address(transport.getHost())
         self.server.connections.add(self)
-        self._set_timer(self.config.idle_timeout, self._idle_timeout)
+        self._set_timer(self.options.http_idle_timeout, self._idle_timeout)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closing = True
         self._cancel_read_timer()
-        self.server.connections.discard(self)
+        server = self.server
+        server.connections.discard(self)
         for exchange in self.queue:
-            self.cancel_timer(exchange)
+            exchange.deadline = 0.0
             if exchange.pump is not None:
                 exchange.pump.cancel()
-            if exchange.dispatched and not exchange.finished:
-                exchange.finished = True
-                self.server.dispatcher.forget(exchange.reply_channel)
-                self.server.disconnected(exchange.reply_channel, exchange.path)
+            state = exchange.state
+            if state is not FINISHED:
+                exchange.state = FAILED
+            if state is DISPATCHED or state is RESPONDING:
+                server.disconnected(exchange)
         self.queue.clear()
-        self.server.check_quiet()
+        server.request_ended()
 
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
@@ -124,7 +118,7 @@ class HttpProtocol(Protocol):
         self.closing = True
         if self.parsing is not None and self.parsing not in self.queue:
             self.queue.append(self.parsing)
-        pending = [e for e in self.queue if e.started and not e.finished]
+        pending = [e for e in self.queue if e.state is RESPONDING]
         if pending or (self.queue and self.queue[0] is not self.parsing):
             # Earlier requests are still being answered: answering this one now would
             # break the order, so the connection simply ends.
@@ -142,7 +136,7 @@ class HttpProtocol(Protocol):
         self._cancel_read_timer()
         self.server.connections.discard(self)
         for exchange in self.queue:
-            self.cancel_timer(exchange)
+            exchange.deadline = 0.0
         self.queue.clear()
         self.upgrade = None
         if self._paused:
@@ -162,7 +156,7 @@ class HttpProtocol(Protocol):
 
     # -- timers ----------------------------------------------------------------------
     # Deadlines, not timer handles: the server checks every connection a few times a
-    # second (HttpServer.sweep), which costs far less than a timer per request.
+    # second (HttpServer.sweep_forever), which costs far less than a timer per request.
 
     def _set_timer(self, delay: float, callback: Any) -> None:
         self._deadline = self.server.loop.time() + delay
@@ -188,12 +182,9 @@ class HttpProtocol(Protocol):
 
     def _header_timeout(self) -> None:
         if self._paused:
-            self._set_timer(self.config.header_timeout, self._header_timeout)
+            self._set_timer(self.options.http_header_timeout, self._header_timeout)
             return
         self.refuse(Refused(408, "request headers took too long"))
-
-    def cancel_timer(self, exchange: Exchange) -> None:
-        exchange.deadline = 0.0
 
     # -- flow control ----------------------------------------------------------------
 
@@ -219,20 +210,20 @@ class HttpProtocol(Protocol):
         self._url, self._url_size = [], 0
         self._raw_headers, self._header_size = [], 0
         self._chunks = [self._data]
-        self._set_timer(self.config.header_timeout, self._header_timeout)
+        self._set_timer(self.options.http_header_timeout, self._header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
         self._url_size += len(url)
-        if self._url_size > self.config.max_request_line:
+        if self._url_size > self.options.http_max_request_line:
             raise Refused(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw_headers.append((name, value))
         self._header_size += len(name) + len(value) + 4
         if (
-            self._header_size > self.config.max_headers
-            or len(self._raw_headers) > self.config.max_header_count
+            self._header_size > self.options.http_max_headers
+            or len(self._raw_headers) > self.options.http_max_header_count
         ):
             raise Refused(431, "request headers too large")
 
@@ -240,7 +231,7 @@ class HttpProtocol(Protocol):
         self._cancel_read_timer()
         parser = self.parser
         url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
-        exchange = self.server.new_exchange(
+        exchange = Exchange(
             self,
             parser.get_method().decode("ascii"),
             parser.get_http_version(),
@@ -255,16 +246,16 @@ class HttpProtocol(Protocol):
         if parser.should_upgrade():
             exchange.upgrade = True  # decided once the whole request is in (_on_upgrade)
             return
-        self.server.check_length(exchange)
+        self._check_length(exchange)
         if self.queue[0] is exchange:
-            self.server.begin(exchange)
+            self.begin(exchange)
 
     def on_body(self, data: bytes) -> None:
         exchange = self.parsing
-        if exchange is None or exchange.finished:
+        if exchange is None or exchange.state is FINISHED:
             return
         exchange.body_size += len(data)
-        limit = self.config.max_body
+        limit = self.options.http_max_body
         if limit and exchange.body_size > limit:
             raise Refused(413, f"request body larger than {limit} bytes")
         if exchange.pump is not None:
@@ -272,24 +263,49 @@ class HttpProtocol(Protocol):
             return
         exchange.body.append(data)
         if self.queue[0] is exchange and not exchange.upgrade:
-            self.server.body_grew(exchange)
+            self._body_grew(exchange)
 
     def on_message_complete(self) -> None:
         exchange = self.parsing
         self._in_message = False
         if exchange is None:
             return
-        exchange.complete = True
+        exchange.received = True
         if exchange.upgrade:
             return  # the parser raises HttpParserUpgrade next
         self.parsing = None
         self._chunks = []
-        if exchange.finished:
+        state = exchange.state
+        if state is FINISHED:
             self._maybe_idle()
         elif exchange.pump is not None:
             exchange.pump.finish()
-        elif not exchange.dispatched and self.queue and self.queue[0] is exchange:
+        elif state is RECEIVING and self.queue and self.queue[0] is exchange:
             self.server.dispatch(exchange)
+
+    # -- a request's turn --------------------------------------------------------------
+
+    def begin(self, exchange: Exchange) -> None:
+        """``exchange`` is first in line: let its body come, send it when ready."""
+        if exchange.expect_continue and not exchange.received:
+            exchange.expect_continue = False
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if exchange.received:
+            self.server.dispatch(exchange)
+        else:
+            self._body_grew(exchange)
+
+    def _body_grew(self, exchange: Exchange) -> None:
+        """Send a large body's request once its first chunk is in; the rest streams."""
+        if exchange.body_size >= CHUNK and exchange.state is RECEIVING:
+            self.server.dispatch(exchange)
+
+    def _check_length(self, exchange: Exchange) -> None:
+        """Refuse at once a declared body over --http-max-body (before it is sent)."""
+        limit = self.options.http_max_body
+        declared = header_value(exchange.headers, b"content-length")
+        if limit and declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Refused(413, f"request body larger than {limit} bytes")
 
     # -- upgrades ----------------------------------------------------------------------
 
@@ -318,37 +334,42 @@ class HttpProtocol(Protocol):
     def finish(self, exchange: Exchange, last: bytes = b"") -> None:
         """The response is complete: log it, write its ``last`` bytes, then start the
         next request or wait (logged first, so the log never lags the client)."""
-        exchange.finished = True
-        self.cancel_timer(exchange)
-        if exchange.pump is not None and not exchange.complete:
+        exchange.state = FINISHED
+        exchange.deadline = 0.0
+        if exchange.pump is not None and not exchange.received:
             exchange.pump.cancel()
-        self.server.finished(exchange)
+        server = self.server
+        server.finished(exchange)
         if last:
             self.write(last)
-        if self.queue and self.queue[0] is exchange:
-            self.queue.popleft()
-        if exchange.close or not exchange.complete or exchange.left:
+        queue = self.queue
+        if queue and queue[0] is exchange:
+            queue.popleft()
+        if exchange.close or not exchange.received or exchange.left:
             self.closing = True
             self.transport.loseConnection()
-            return
-        if len(self.queue) <= 1:
-            self._pause("pipeline", False)
-        if self.queue:
-            following = self.queue[0]
-            if self.upgrade is not None and self.upgrade.exchange is following:
+        else:
+            if len(queue) <= 1:
+                self._pause("pipeline", False)
+            if not queue:
+                self._maybe_idle()
+            elif self.upgrade is not None and self.upgrade.exchange is queue[0]:
                 self.upgrade.decide()
             else:
-                self.server.begin(following)
-        else:
-            self._maybe_idle()
+                self.begin(queue[0])
+        server.request_ended()
 
     def _maybe_idle(self) -> None:
         if not self.queue and self.parsing is None and not self.closing:
-            if self.server.draining:
+            if self.server.interface.draining:
                 self.closing = True
                 self.transport.loseConnection()
             else:
-                self._set_timer(self.config.idle_timeout, self._idle_timeout)
+                self._set_timer(self.options.http_idle_timeout, self._idle_timeout)
+
+    def in_progress(self) -> int:
+        """Requests on this connection that a drain waits for."""
+        return len(self.queue) or int(self.parsing is not None)
 
     def close_if_idle(self) -> None:
         """Draining: close now unless a request is in progress."""

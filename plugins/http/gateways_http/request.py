@@ -1,7 +1,7 @@
 """Turning parsed request parts into the fields of ``http.request`` (and of an upgrade).
 
 Shared by the Twisted protocol and the WSGI bridge, so both decode paths, filter
-headers and apply proxy headers the same way.
+headers and apply proxy headers the same way. Nothing here knows a connection.
 """
 
 from __future__ import annotations
@@ -16,6 +16,18 @@ Address = list[str | int] | None
 #: indistinguishable from ``x-forwarded-for`` once a WSGI bridge turns both into
 #: ``HTTP_X_FORWARDED_FOR``, so such headers never reach consumers (as in nginx).
 _PASSABLE_NAME = re.compile(rb"^[!#$%&'*+\-.^`|~0-9a-z]+$")
+#: Header names seen so far: the lower-case name, or None for a name never passed on.
+_header_names: dict[bytes, bytes | None] = {}
+_HEADER_NAMES_KEPT = 4096
+
+
+class Refused(Exception):
+    """A request the server refuses before it reaches the application."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -38,6 +50,41 @@ def filter_headers(raw: list[tuple[bytes, bytes]]) -> Headers:
         if _PASSABLE_NAME.match(lowered):
             headers.append([lowered, value])
     return headers
+
+
+def pass_headers(raw: list[tuple[bytes, bytes]]) -> Headers:
+    """:func:`filter_headers` for the hot path: each name is checked once per process."""
+    headers: Headers = []
+    names = _header_names
+    for name, value in raw:
+        lowered = names.get(name, b"")
+        if lowered == b"":
+            lowered = _passable(name)
+        if lowered is not None:
+            headers.append([lowered, value])
+    return headers
+
+
+def _passable(name: bytes) -> bytes | None:
+    found = filter_headers([(name, b"")])
+    lowered = found[0][0] if found else None
+    if len(_header_names) < _HEADER_NAMES_KEPT:
+        _header_names[name] = lowered
+    return lowered
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """The raw path and query string of a request target (origin or absolute form)."""
+    if target[:1] == b"/":
+        raw_path, _, query = target.partition(b"?")
+        return raw_path, query
+    import httptools
+
+    try:
+        parsed = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        raise Refused(400, "invalid request target") from None
+    return parsed.path or b"/", parsed.query or b""
 
 
 def header_value(headers: Headers, name: bytes) -> bytes | None:

@@ -5,31 +5,23 @@ the asyncio reactor costs two ``epoll_ctl`` calls and a loop turn per response (
 a tenth of the CPU time of a hello request). When nothing is waiting in Twisted's
 buffer, a plain TCP transport can send at once (what asyncio transports do); whatever
 the kernel does not take goes through ``transport.write`` as usual. TLS transports and
-anything unusual always take the ordinary path.
+anything unusual always take the ordinary path (:func:`gateways_http._compat.idle_socket`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.tcp import Connection
+from gateways_http._compat import idle_socket
 
 
 def write(transport: Any, data: bytes) -> None:
-    # Exactly a plain TCP connection: TLS wrappers forward attribute lookups to the
-    # socket underneath, which must never see plain text.
-    if (
-        not isinstance(transport, Connection)
-        or transport.TLS
-        or not transport.connected
-        or transport.disconnecting
-        or transport._tempDataLen
-        or len(transport.dataBuffer) != transport.offset
-    ):
+    sock = idle_socket(transport)
+    if sock is None:
         transport.write(data)
         return
     try:
-        sent = transport.socket.send(data)
+        sent = sock.send(data)
     except (BlockingIOError, InterruptedError):
         sent = 0
     except OSError:

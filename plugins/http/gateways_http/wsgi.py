@@ -22,15 +22,14 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from gateways.layers.base import BaseChannelLayer
-from gateways.layers.errors import ChannelFull
+from gateways.plugin import BaseChannelLayer, ChannelFull, Host, Interface, Settings
 from gateways_http.body import CHUNK
-from gateways_http.dispatcher import ReplyDispatcher
+from gateways_http.message import BODY_CHANNEL_PREFIX, DISCONNECT_CHANNEL, REQUEST_CHANNEL
 from gateways_http.request import filter_headers, strip_root
 from gateways_http.response import BadResponse, check_content, check_headers, check_status
-from gateways_http.server import BODY_CHANNEL_PREFIX, DISCONNECT_CHANNEL, REQUEST_CHANNEL
 
 log = logging.getLogger("gateways.http.wsgi")
 
@@ -118,6 +117,13 @@ def status_text(status: int) -> str:
 # -- WSGI server -> channel layer -------------------------------------------------------------
 
 
+class _Replies(Interface):
+    """The bridge's reply loop: the SDK's own, with no listener (gunicorn listens)."""
+
+    name = "http.wsgi"
+    reply_prefix = "http.response"
+
+
 class _LoopThread:
     """An event loop in a daemon thread, with the layer and the one reply loop on it."""
 
@@ -126,17 +132,30 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="wsgi-layer")
         self.thread.start()
         self.layer: BaseChannelLayer = self.run(self._make_layer(layer))
-        self.dispatcher = ReplyDispatcher(self.layer)
-        self.run(self.dispatcher.start())
+        self.replies: _Replies = self.run(self._start_replies())
 
     @staticmethod
     async def _make_layer(layer: str | Callable[[], BaseChannelLayer]) -> BaseChannelLayer:
         if callable(layer):
             return layer()
         from gateways.layers import get_layer
-        from gateways.plugins import get_plugin_host
 
-        return get_layer(layer, get_plugin_host())
+        return get_layer(layer)
+
+    async def _start_replies(self) -> _Replies:
+        # No serving host here: the reply loop needs only the layer.
+        host = SimpleNamespace(layer=self.layer, settings=Settings({}))
+        replies = _Replies(cast(Host, host))
+        await replies.start()
+        return replies
+
+    def reply_channel(self, callback: Callable[[dict[str, Any]], None]) -> str:
+        """A fresh reply channel whose messages go to ``callback`` (any thread)."""
+        return self.replies.reply_channel(callback)
+
+    def forget(self, channel: str) -> None:
+        """Drop ``channel``'s replies from now on (any thread)."""
+        self.loop.call_soon_threadsafe(self.replies.forget, channel)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -171,7 +190,7 @@ class ChannelLayerWSGIApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         bridge = self.bridge()
         replies: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        channel = bridge.dispatcher.new_channel(replies.put)
+        channel = bridge.reply_channel(replies.put)
         try:
             first = self._send_request(bridge, environ, channel, replies)
             if first is None:
@@ -190,7 +209,7 @@ class ChannelLayerWSGIApp:
                 start_response, 503, "server busy, retry soon", [("Retry-After", "1")]
             )
         except BaseException:
-            bridge.dispatcher.forget(channel)
+            bridge.forget(channel)
             raise
         start_response(
             status_text(status),
@@ -219,7 +238,7 @@ class ChannelLayerWSGIApp:
         try:
             return replies.get(timeout=self.timeout)
         except queue.Empty:
-            bridge.dispatcher.forget(channel)
+            bridge.forget(channel)
             return None
 
     def _body(
@@ -250,7 +269,7 @@ class ChannelLayerWSGIApp:
                     yield data
             finished = True
         finally:
-            bridge.dispatcher.forget(channel)
+            bridge.forget(channel)
             if not finished:
                 disconnect = {"reply_channel": channel, "path": ""}
                 asyncio.run_coroutine_threadsafe(
