@@ -54,8 +54,9 @@ async def host(request):
 
 
 async def wait_until(condition, timeout: float = 5.0) -> None:
+    """Wait for state that the interface's own tasks change, failing at the deadline."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - no event to wait on in the code under test
             await asyncio.sleep(0.01)
 
 

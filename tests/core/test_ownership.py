@@ -13,6 +13,7 @@ from gateways.plugin import ChannelSpec, hookimpl
 from gateways.plugins import PluginHost
 from gateways.routing import Router
 from gateways.worker import Worker
+from tests.core.test_interface import wait_until
 
 
 class Recorder:
@@ -69,9 +70,7 @@ async def test_worker_hooks_reach_only_the_owner(plugins):
     await layer.send("rec.one", {"path": "/broken"})
     await layer.send("rec.two.x", {"path": "/other"})
     await layer.send("rec.orphan", {"path": "/other"})  # no owner: no plugin is asked
-    async with asyncio.timeout(5):
-        while len(first.calls) + len(second.calls) < 2 or worker.in_flight:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: len(first.calls) + len(second.calls) == 2 and not worker.in_flight)
     worker.stop()
     await running
     await layer.close()

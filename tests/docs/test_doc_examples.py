@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import subprocess
@@ -27,7 +28,7 @@ from gateways.plugins import get_plugin_host
 from gateways.routing import load_routing
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```", re.M | re.S)
 GATEWAYS = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?gateways\s+(serve|worker|plugins)\b")
 
@@ -106,8 +107,8 @@ def commands(text: str) -> Iterator[str]:
 def gateways_argv(line: str, config: Path) -> list[str]:
     words = shlex.split(line[GATEWAYS.search(line).start() :].strip(" ;&|("))
     argv = words[1:]
-    for i, word in enumerate(argv):
-        if argv[i - 1] == "--config" and i:
+    for i in range(1, len(argv)):
+        if argv[i - 1] == "--config":
             argv[i] = str(config)
     return [w for w in argv if w != "&"]
 
@@ -133,7 +134,7 @@ def settle(argv: list[str]) -> None:
 def test_shell_examples_are_valid_and_their_gateways_commands_parse(block, tmp_path, monkeypatch):
     checked = subprocess.run(["bash", "-n"], input=block.body, text=True, capture_output=True)
     assert checked.returncode == 0, checked.stderr
-    for name in [n for n in list(__import__("os").environ) if n.startswith("GATEWAYS_")]:
+    for name in [n for n in os.environ if n.startswith("GATEWAYS_")]:
         monkeypatch.delenv(name)
     config = page_config(block.page, tmp_path)
     for line in commands(block.body):
@@ -145,7 +146,7 @@ def test_shell_examples_are_valid_and_their_gateways_commands_parse(block, tmp_p
 
 @pytest.mark.parametrize("block", params("ini"))
 def test_service_files_run_gateways_commands_that_parse(block, tmp_path, monkeypatch):
-    for name in [n for n in list(__import__("os").environ) if n.startswith("GATEWAYS_")]:
+    for name in [n for n in os.environ if n.startswith("GATEWAYS_")]:
         monkeypatch.delenv(name)
     config = page_config(block.page, tmp_path)
     lines = [
