@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from gateways.layers.errors import ChannelFull
 
@@ -34,8 +34,10 @@ class BodyPump:
         channel: str,
         pause: Callable[[bool], None],
         give_up_after: float,
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
     ) -> None:
         self.layer = layer
+        self._spawn = spawn  # the interface's: supervised, and waited for by a drain
         self.channel = channel
         self._pause = pause
         self._give_up_after = give_up_after
@@ -70,7 +72,7 @@ class BodyPump:
         if self._queued > HIGH_WATER:
             self._pause(True)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = self._spawn(self._run(), f"body of {self.channel}")
 
     async def _run(self) -> None:
         while self._queue:

@@ -252,7 +252,8 @@ class Exchange:
     def start_pump(self, channel: str) -> BodyPump:
         conn = self.conn
         timeout = conn.server.options.http_timeout
-        self.pump = BodyPump(conn.server.layer, channel, conn.pause_for_body, timeout)
+        spawn = conn.server.interface.spawn
+        self.pump = BodyPump(conn.server.layer, channel, conn.pause_for_body, timeout, spawn)
         return self.pump
 
 
