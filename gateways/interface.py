@@ -31,7 +31,9 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from gateways.flow import WINDOW, Flow
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
+from gateways.layers.ordering import PROGRESS_KEY
 from gateways.layers.receiving import receive_forever
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class Interface:
         self.draining = False
         self.prefix = ""
         self._callbacks: dict[str, ReplyCallback] = {}
+        self.flows: dict[str, Flow] = {}
         self._persistent: set[str] = set()
         self._counter = itertools.count(1)
         self._work: set[asyncio.Task[Any]] = set()
@@ -159,6 +162,23 @@ class Interface:
         if self._callbacks.pop(channel, None) is not None:
             self._persistent.discard(channel)
             self._changed.set()
+
+    def flow(
+        self,
+        group: str,
+        *,
+        pause: Callable[[], Any],
+        resume: Callable[[], Any],
+        failed: Callable[[str, Exception], Any],
+        window: int = WINDOW,
+    ) -> Flow:
+        """The ordered, bounded way to the layer for the messages of one connection whose
+        reply channel is ``group`` (see :mod:`gateways.flow`): ``pause``/``resume`` stop
+        and restart reading the connection, ``failed(channel, error)`` is told when a
+        message cannot be sent (the channel stayed full, the layer is down, too large)."""
+        made = Flow(self, group, pause=pause, resume=resume, failed=failed, window=window)
+        self.flows[group] = made
+        return made
 
     def changed(self) -> None:
         """Something :meth:`outstanding` counts may have finished: wake a drain."""
@@ -245,8 +265,12 @@ class Interface:
 
     async def _reply_loop(self) -> None:
         """Every reply channel handed out, in one loop that nothing else holds up."""
-        callbacks = self._callbacks
+        callbacks, flows = self._callbacks, self.flows
         async for channel, message in receive_forever(self.layer, [self.prefix], name=self.name):
+            if PROGRESS_KEY in message:  # a worker caught up with a paused connection
+                if (flow := flows.get(channel)) is not None:
+                    flow.progress(message[PROGRESS_KEY])
+                continue
             callback = callbacks.get(channel)
             if callback is not None:
                 await self._deliver(callback, channel, message)

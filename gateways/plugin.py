@@ -40,6 +40,7 @@ from gateways.config import (
     port,
     positive,
 )
+from gateways.flow import Flow
 from gateways.hookspecs import hookimpl, hookspec
 from gateways.host import Host, InterfaceLike
 from gateways.interface import Interface, ReplyCallback, StartFailed
@@ -54,6 +55,7 @@ __all__ = [
     "ChannelFull",
     "ChannelSpec",
     "ConfigError",
+    "Flow",
     "Host",
     "Interface",
     "InterfaceLike",

@@ -3,22 +3,27 @@
 A worker holds no connections, so it can be stopped and started at will: on SIGTERM it
 stops receiving, lets the consumers in flight finish (up to ``grace`` seconds) and
 returns. Messages that share a ``reply_channel`` (one WebSocket, one IRC network) run
-one after another, in the order received; everything else runs concurrently up to
-``concurrency``.
+one after another, in order: within this worker by waiting for each other, and across
+workers through the layer's message groups when the interface numbered them
+(``__seq__``, see :mod:`gateways.layers.ordering`). Everything else runs concurrently up
+to ``concurrency``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateways.layers.base import BaseChannelLayer
+from gateways.layers.errors import ChannelFull
+from gateways.layers.ordering import PROGRESS_KEY, SEQ_KEY
 from gateways.layers.receiving import receive_forever
 from gateways.message import Message, SyncMessage
 from gateways.plugins import PluginHost, gather_results
@@ -26,8 +31,22 @@ from gateways.routing import Consumer, Routing
 
 log = logging.getLogger("gateways.worker")
 
+
+class _Tail(NamedTuple):
+    """The last message of a ``reply_channel`` this worker started, and its number."""
+
+    task: asyncio.Task[bool]
+    seq: int | None
+
+
+def _ran(task: asyncio.Task[bool]) -> bool:
+    return not task.cancelled() and task.exception() is None and task.result()
+
+
 #: How long one receive waits before the loop checks whether it should stop.
 POLL_SECONDS = 1.0
+#: Longest pause between two looks for group messages released after a worker died.
+RELEASE_EVERY = 1.0
 
 
 def select_channels(
@@ -64,8 +83,8 @@ class Worker:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tails: dict[str, _Tail] = {}
         self._unrouted_seen: set[str] = set()
         self._async: dict[Any, bool] = {}
         self._threads = ThreadPoolExecutor(min(concurrency, 32), thread_name_prefix=name)
@@ -78,9 +97,11 @@ class Worker:
                 f"{sorted(self.routing.channels)}; check --only-channels/--exclude-channels)"
             )
         log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
+        releaser = asyncio.get_running_loop().create_task(self._release_loop())
         try:
             await self._receive_loop()
         finally:
+            releaser.cancel()
             await self._drain(grace)
             self._threads.shutdown(wait=False, cancel_futures=True)
         log.info("%s stopped", self.name)
@@ -107,26 +128,52 @@ class Worker:
             await self._slots.acquire()
         self._slots.release()
 
+    async def _release_loop(self) -> None:
+        """Run the parked group messages whose predecessor's worker died (the layer
+        releases them after ``order_timeout``); any live worker may take them."""
+        interval = min(RELEASE_EVERY, self.layer.order_timeout / 4)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            try:
+                released = await self.layer.order_release()
+            except (ConnectionError, OSError) as exc:
+                log.debug("%s: no release check (%s)", self.name, exc)
+                continue
+            for group, (channel, content) in released:
+                log.warning("%s: %s: the message before is overdue; going on", self.name, group)
+                if channel in self.channels:
+                    self._start(channel, content, released=True)
+                else:  # its predecessor is marked ended: whoever takes it runs it at once
+                    await self.layer.send(channel, content)
+
     def _room(self) -> int:
         """Messages this worker can start now (the slot taken for the receive included)."""
         return self.concurrency - len(self._tasks)
 
-    def _start(self, channel: str, content: dict[str, Any]) -> None:
-        key = (
-            content.get("reply_channel") if isinstance(content.get("reply_channel"), str) else None
-        )
+    def _start(self, channel: str, content: dict[str, Any], released: bool = False) -> None:
+        """Run one message in a task of its own; messages of one ``reply_channel`` wait
+        for the one before them here, and (numbered ones) across workers in the layer."""
+        found = content.get("reply_channel")
+        key = found if isinstance(found, str) else None
+        seq = content.get(SEQ_KEY) if key else None
+        if not isinstance(seq, int) or self.layer.durable[channel]:
+            seq = None  # durable channels keep their own (at least once) rules
         before = self._tails.get(key) if key else None
-        task = asyncio.get_running_loop().create_task(self._handle(channel, content, before))
+        work = self._handle(channel, content, before, key, seq, released)
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         if key:
-            self._tails[key] = task
-        task.add_done_callback(functools.partial(self._finished, key))
+            self._tails[key] = _Tail(task, seq)
+        task.add_done_callback(functools.partial(self._finished, key, not released))
 
-    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
+    def _finished(self, key: str | None, took_slot: bool, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
-        if key and self._tails.get(key) is task:
-            del self._tails[key]
+        if took_slot:
+            self._slots.release()
+        tail = self._tails.get(key) if key else None
+        if tail is not None and tail.task is task:
+            del self._tails[key]  # type: ignore[arg-type]
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: message handling crashed", self.name, exc_info=task.exception())
 
@@ -147,10 +194,58 @@ class Worker:
             await asyncio.wait(late)
 
     async def _handle(
-        self, channel: str, content: dict[str, Any], before: asyncio.Task[None] | None
-    ) -> None:
+        self,
+        channel: str,
+        content: dict[str, Any],
+        before: _Tail | None,
+        key: str | None,
+        seq: int | None,
+        released: bool,
+    ) -> bool:
+        """Handle a message; True when it ran (False: parked for its group)."""
         if before is not None:
-            await asyncio.wait([before])
+            await asyncio.wait([before.task])
+        if key is None or seq is None:
+            await self._run(channel, content)
+            return True
+        ran_before = before is not None and before.seq == seq - 1 and _ran(before.task)
+        if (
+            seq > 0
+            and not (released or ran_before)
+            and not await self._begin(key, seq, channel, content)
+        ):
+            return False  # whoever ends seq - 1 runs it
+        await self._run(channel, content)
+        await self._end(key, seq)
+        return True
+
+    async def _begin(self, key: str, seq: int, channel: str, content: dict[str, Any]) -> bool:
+        try:
+            return await self.layer.order_begin(key, seq, channel, content)
+        except (ConnectionError, OSError) as exc:
+            log.warning("%s: cannot check the order of %s (%s); running it", self.name, key, exc)
+            return True
+
+    async def _end(self, key: str, seq: int) -> None:
+        """Record the end of ``seq``; run the group's parked successors, one by one."""
+        while True:
+            try:
+                following, wake = await self.layer.order_end(key, seq)
+                if wake:  # the interface paused this connection until now
+                    await self.layer.send(key, {PROGRESS_KEY: seq})
+            except (ConnectionError, OSError, ChannelFull) as exc:
+                log.warning("%s: cannot record the end of %s #%d (%s)", self.name, key, seq, exc)
+                return
+            if following is None:
+                return
+            channel, content = following
+            seq = content[SEQ_KEY]
+            if channel not in self.channels:  # another worker's channel: back in its queue
+                await self.layer.send(channel, content)
+                return
+            await self._run(channel, content)
+
+    async def _run(self, channel: str, content: dict[str, Any]) -> None:
         message = Message(channel, content, self.layer)
         try:
             found = self.routing.match(channel, content)

@@ -19,6 +19,7 @@ from typing import Any
 import msgpack
 
 from gateways.layers.errors import ChannelFull, MessageTooLarge
+from gateways.layers.ordering import OrderBook
 
 __all__ = [
     "BaseChannelLayer",
@@ -118,8 +119,10 @@ class BaseChannelLayer:
         inbox_capacity: int = 10_000,
         max_message_size: int = 1024 * 1024,
         durable_channels: Iterable[str] = (),
+        order_timeout: float = 30.0,
     ) -> None:
-        for setting, value in (("expiry", expiry), ("group_expiry", group_expiry)):
+        positives = (("expiry", expiry), ("group_expiry", group_expiry))
+        for setting, value in (*positives, ("order_timeout", order_timeout)):
             if not value > 0:
                 raise ValueError(f"layer setting {setting} must be positive, got {value!r}")
         for setting, size in (("capacity", capacity), ("inbox_capacity", inbox_capacity)):
@@ -133,6 +136,8 @@ class BaseChannelLayer:
         self.max_message_size = int(max_message_size)
         self.durable_channels = list(durable_channels)
         self.durable = durable_matcher(self.durable_channels)
+        self.order_timeout = float(order_timeout)
+        self._orders = OrderBook(self.order_timeout, self.group_expiry)
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
@@ -234,8 +239,34 @@ class BaseChannelLayer:
     async def ack(self, channel: str, message: Message) -> None:
         """Confirm a durable message was handled; layers without durability ignore it."""
 
+    # -- message groups (see gateways.layers.ordering) -----------------------------------
+
+    async def order_begin(self, group: str, seq: int, channel: str, message: Message) -> bool:
+        """May message ``seq`` of ``group`` run now? If not, the layer keeps it (parked)
+        until :meth:`order_end` of ``seq - 1`` hands it over, or ``order_timeout`` passes."""
+        return await self._order_begin(group, seq, channel, self.serialize(message))
+
+    async def order_end(self, group: str, seq: int) -> tuple[tuple[str, Message] | None, bool]:
+        """Message ``seq`` of ``group`` ended: the parked message to run next (if any),
+        and whether to wake the group's interface (send it ``{"__progress__": seq}``)."""
+        parked, wake = await self._order_end(group, seq)
+        following = None if parked is None else (parked[0], self.deserialize(parked[1]))
+        return following, wake
+
+    async def order_release(self) -> list[tuple[str, tuple[str, Message]]]:
+        """Parked messages whose predecessor did not end within ``order_timeout`` (its
+        worker died), as ``(group, (channel, message))``: run them, then end them."""
+        released = await self._order_release()
+        return [(group, (channel, self.deserialize(data))) for group, (channel, data) in released]
+
+    async def order_wait(self, group: str, seq: int) -> bool:
+        """True if message ``seq`` of ``group`` ended; otherwise the worker that ends it
+        will wake the interface (a ``__progress__`` message on ``group``)."""
+        return await self._order_wait(group, seq)
+
     async def flush(self) -> None:
         self._specific.clear()
+        self._orders = OrderBook(self.order_timeout, self.group_expiry)
         await self._flush()
 
     async def close(self) -> None:
@@ -296,6 +327,21 @@ class BaseChannelLayer:
 
     async def _group_send(self, group: str, data: bytes) -> None:
         raise NotImplementedError
+
+    # Message groups kept in this process: right for a process-local layer; a layer
+    # shared by processes keeps them where every process sees them (see the Redis layer).
+
+    async def _order_begin(self, group: str, seq: int, channel: str, data: bytes) -> bool:
+        return self._orders.begin(group, seq, channel, data)
+
+    async def _order_end(self, group: str, seq: int) -> tuple[tuple[str, bytes] | None, bool]:
+        return self._orders.end(group, seq)
+
+    async def _order_release(self) -> list[tuple[str, tuple[str, bytes]]]:
+        return self._orders.release()
+
+    async def _order_wait(self, group: str, seq: int) -> bool:
+        return self._orders.wait(group, seq)
 
     async def _flush(self) -> None:
         raise NotImplementedError

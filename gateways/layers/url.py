@@ -14,6 +14,7 @@ _NUMBERS = {
     "capacity": int,
     "inbox_capacity": int,
     "max_message_size": int,
+    "order_timeout": float,
 }
 
 

@@ -248,3 +248,69 @@ async def test_settings_are_checked(make_layer):
         make_layer(capacity=0)
     with pytest.raises(ValueError, match="expiry"):
         make_layer(expiry=-1)
+
+
+# -- message groups (design section 6: one reply_channel at a time, in order) ----------
+
+
+async def group_of(layer) -> str:
+    return await layer.new_channel("test.conn")
+
+
+async def test_a_group_message_runs_once_its_predecessor_ended(layer):
+    group = await group_of(layer)
+    assert await layer.order_begin(group, 0, "test.g", {"n": 0})
+    assert not await layer.order_begin(group, 1, "test.g", {"n": 1})  # 0 still runs: parked
+    following, wake = await layer.order_end(group, 0)
+    assert following == ("test.g", {"n": 1}) and not wake  # whoever ends 0 runs 1 next
+    assert await layer.order_end(group, 1) == (None, False)
+    assert await layer.order_begin(group, 2, "test.g", {"n": 2})  # 1 ended: runs at once
+
+
+async def test_parked_messages_are_handed_over_one_by_one_in_order(layer):
+    group = await group_of(layer)
+    for n in (3, 1, 2):  # taken by several workers, in any order
+        assert not await layer.order_begin(group, n, f"test.g{n}", {"n": n})
+    handed = []
+    following, _ = await layer.order_end(group, 0)
+    while following is not None:
+        handed.append(following)
+        following, _ = await layer.order_end(group, following[1]["n"])
+    assert handed == [(f"test.g{n}", {"n": n}) for n in (1, 2, 3)]
+
+
+async def test_groups_are_independent(layer):
+    first, second = await group_of(layer), await group_of(layer)
+    assert not await layer.order_begin(first, 1, "test.g", {"n": 1})
+    assert await layer.order_begin(second, 0, "test.g", {"n": 0})
+    assert await layer.order_end(second, 0) == (None, False)
+    assert await layer.order_release() == []  # nothing is overdue
+
+
+async def test_a_lost_predecessor_releases_its_group_after_the_order_timeout(make_layer):
+    layer = make_layer(order_timeout=0.2)
+    group = await group_of(layer)
+    # 0 was taken by a worker that died: 1 and 2 wait, then 1 is released (2 follows it).
+    assert not await layer.order_begin(group, 2, "test.g", {"n": 2})
+    assert not await layer.order_begin(group, 1, "test.g", {"n": 1})
+    released = []
+    async with asyncio.timeout(5):
+        while not released:
+            released = await layer.order_release()
+            await asyncio.sleep(0.05)
+    assert released == [(group, ("test.g", {"n": 1}))]
+    assert await layer.order_end(group, 1) == (("test.g", {"n": 2}), False)
+    assert await layer.order_end(group, 2) == (None, False)
+    assert await layer.order_release() == []
+    await layer.order_end(group, 0)  # the lost one was only slow: it changes nothing
+    assert await layer.order_begin(group, 3, "test.g", {"n": 3})
+
+
+async def test_an_interface_is_woken_when_enough_of_its_messages_ended(layer):
+    group = await group_of(layer)
+    assert not await layer.order_wait(group, 2)
+    assert await layer.order_end(group, 0) == (None, False)
+    assert await layer.order_end(group, 1) == (None, False)
+    assert await layer.order_end(group, 2) == (None, True)  # the worker sends the wake-up
+    assert await layer.order_end(group, 3) == (None, False)  # once
+    assert await layer.order_wait(group, 3)  # already there: no wake-up needed

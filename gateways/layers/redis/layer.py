@@ -31,6 +31,7 @@ from gateways.layers.base import BaseChannelLayer, Message, real_channel, valida
 from gateways.layers.errors import ChannelFull, LayerUnavailable
 from gateways.layers.redis import entries
 from gateways.layers.redis.capacities import capacity_args
+from gateways.layers.redis.resp import Arg
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.settings import ShardAddress
 from gateways.layers.redis.shard import Shard
@@ -80,6 +81,8 @@ class RedisChannelLayer(BaseChannelLayer):
         self.durable_ms = int(durable_expiry * 1000)
         self.durable_poll = durable_poll
         self.batch = batch
+        self._order_timeout_ms = int(self.order_timeout * 1000)
+        self._order_ttl_ms = int(self.group_expiry * 1000)
         self.shards = [
             Shard(
                 address,
@@ -360,6 +363,40 @@ class RedisChannelLayer(BaseChannelLayer):
         for i in range(0, len(rest), GROUP_CHUNK):
             await shard.script("group_send", [], [*args, *rest[i : i + GROUP_CHUNK]])
 
+    # -- message groups (the records of gateways.layers.ordering, kept in Redis) ----------
+
+    def _order_keys(self, group: str) -> tuple[Shard, list[str]]:
+        """A group's record lives with the group's own inbox (its interface's shard)."""
+        shard = self._shard_of(self._list_key(real_channel(group)))
+        return shard, [f"{self.prefix}o:{group}", f"{self.prefix}od"]
+
+    async def _order_begin(self, group: str, seq: int, channel: str, data: bytes) -> bool:
+        shard, keys = self._order_keys(group)
+        payload = channel.encode() + b"\0" + data
+        args: list[Arg] = [seq, payload, self._order_timeout_ms, self._order_ttl_ms, group]
+        return bool(await shard.script("order_begin", keys, args))
+
+    async def _order_end(self, group: str, seq: int) -> tuple[tuple[str, bytes] | None, bool]:
+        shard, keys = self._order_keys(group)
+        args: list[Arg] = [seq, self._order_timeout_ms, self._order_ttl_ms, group]
+        reply = await shard.script("order_end", keys, args)
+        return (_parked(reply[1]) if len(reply) > 1 else None), bool(reply[0])
+
+    async def _order_release(self) -> list[tuple[str, tuple[str, bytes]]]:
+        args: list[Arg] = [f"{self.prefix}o:", self._order_timeout_ms, 100]
+        replies = await asyncio.gather(
+            *(s.script("order_release", [f"{self.prefix}od"], args) for s in self.shards)
+        )
+        return [
+            (reply[i].decode(), _parked(reply[i + 1]))
+            for reply in replies
+            for i in range(0, len(reply), 2)
+        ]
+
+    async def _order_wait(self, group: str, seq: int) -> bool:
+        shard, keys = self._order_keys(group)
+        return bool(await shard.script("order_wait", keys[:1], [seq, self._order_ttl_ms]))
+
     # -- housekeeping --------------------------------------------------------------------
 
     async def _flush(self) -> None:
@@ -373,6 +410,11 @@ class RedisChannelLayer(BaseChannelLayer):
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, LayerUnavailable):
                 raise result
+
+
+def _parked(payload: bytes) -> tuple[str, bytes]:
+    channel, _, data = payload.partition(b"\0")
+    return channel.decode(), data
 
 
 def _multi_fernet(keys: Iterable[str]) -> Any:

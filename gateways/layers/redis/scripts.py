@@ -227,3 +227,109 @@ ACK = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 return redis.call('HDEL', KEYS[2], ARGV[1], 'n:' .. ARGV[1])
 """
+
+# -- message groups (see gateways/layers/ordering.py for the rules) --------------------
+#
+# A group's record is the hash ``{prefix}o:{group}`` on the shard of the group's own
+# inbox: ``d`` the last message that ended, ``w`` the message whose end wakes the
+# interface, ``n`` how many are parked, ``p:<seq>`` a parked message (channel \0 data).
+# ``{prefix}od`` (per shard) scores the groups with parked messages by when the oldest
+# is released anyway.
+
+_DONE = """
+local function done_of(record) return tonumber(redis.call('HGET', record, 'd') or '-1') end
+"""
+
+#: KEYS: record, due zset. ARGV: seq, parked payload, timeout ms, ttl ms, group.
+#: 1: run it now; 0: parked.
+ORDER_BEGIN = (
+    _NOW
+    + _DONE
+    + """
+local seq = tonumber(ARGV[1])
+if done_of(KEYS[1]) >= seq - 1 then return 1 end
+redis.call('HSET', KEYS[1], 'p:' .. seq, ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'NX', now + tonumber(ARGV[3]), ARGV[5])
+return 0
+"""
+)
+
+#: KEYS: record, due zset. ARGV: seq, timeout ms, ttl ms, group.
+#: {wake (0/1), the parked successor's payload (absent when none)}.
+ORDER_END = (
+    _NOW
+    + _DONE
+    + """
+local record = KEYS[1]
+local done = done_of(record)
+if tonumber(ARGV[1]) > done then
+  done = tonumber(ARGV[1])
+  redis.call('HSET', record, 'd', done)
+end
+redis.call('PEXPIRE', record, ARGV[3])
+local wake = 0
+local w = redis.call('HGET', record, 'w')
+if w and done >= tonumber(w) then
+  wake = 1
+  redis.call('HDEL', record, 'w')
+end
+local field = 'p:' .. (done + 1)
+local following = redis.call('HGET', record, field)
+if not following then return {wake} end
+redis.call('HDEL', record, field)
+if redis.call('HINCRBY', record, 'n', -1) > 0 then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
+else
+  redis.call('ZREM', KEYS[2], ARGV[4])
+end
+return {wake, following}
+"""
+)
+
+#: KEYS: due zset. ARGV: record key prefix, timeout ms, most groups per call.
+#: {group, payload, group, payload, ...}: the oldest parked message of each overdue group.
+ORDER_RELEASE = (
+    _NOW
+    + _DONE
+    + """
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, group in ipairs(due) do
+  local record = ARGV[1] .. group
+  local lowest = nil
+  for _, field in ipairs(redis.call('HKEYS', record)) do
+    if string.sub(field, 1, 2) == 'p:' then
+      local seq = tonumber(string.sub(field, 3))
+      if not lowest or seq < lowest then lowest = seq end
+    end
+  end
+  if lowest then
+    table.insert(out, group)
+    table.insert(out, redis.call('HGET', record, 'p:' .. lowest))
+    redis.call('HDEL', record, 'p:' .. lowest)
+    if lowest - 1 > done_of(record) then redis.call('HSET', record, 'd', lowest - 1) end
+  end
+  if lowest and redis.call('HINCRBY', record, 'n', -1) > 0 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), group)
+  else
+    redis.call('ZREM', KEYS[1], group)
+  end
+end
+return out
+"""
+)
+
+#: KEYS: record. ARGV: seq, ttl ms. 1: it ended already; 0: its end will wake.
+ORDER_WAIT = (
+    _DONE
+    + """
+local seq = tonumber(ARGV[1])
+if done_of(KEYS[1]) >= seq then return 1 end
+local w = redis.call('HGET', KEYS[1], 'w')
+if not w or tonumber(w) > seq then redis.call('HSET', KEYS[1], 'w', seq) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
+)

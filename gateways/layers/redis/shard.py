@@ -37,7 +37,18 @@ BLOCK_GRACE = 5.0
 #: connection is closed instead.
 UNBLOCK_TRIES = 20
 #: The scripts by name (see scripts.py).
-SCRIPTS = ("send", "group_send", "group_add", "pop", "requeue", "ack")
+SCRIPTS = (
+    "send",
+    "group_send",
+    "group_add",
+    "pop",
+    "requeue",
+    "ack",
+    "order_begin",
+    "order_end",
+    "order_release",
+    "order_wait",
+)
 
 Popped = tuple[str, bytes]  # (list key, raw entry)
 

@@ -1,0 +1,110 @@
+"""Flows: a connection's messages numbered, in order, at most a window unfinished, and
+paused (never failed) while a shared channel is full; run by real workers in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from gateways import route
+from gateways.config import Settings
+from gateways.layers import get_layer
+from gateways.plugin import Interface
+from gateways.plugins import get_plugin_host
+from gateways.routing import Router
+from gateways.worker import Worker
+from tests.core.test_interface import wait_until
+
+
+class Conn(Interface):
+    name = "conn"
+    reply_prefix = "conn.reply"
+
+
+class Transport:
+    """Records the pause and resume calls a flow makes."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.pauses = 0
+
+    def pause(self) -> None:
+        assert not self.paused, "paused twice"
+        self.paused, self.pauses = True, self.pauses + 1
+
+    def resume(self) -> None:
+        assert self.paused, "resumed while reading"
+        self.paused = False
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def layer(request):
+    made = get_layer(request.getfixturevalue(f"{request.param}_layer_url"), capacity=20)
+    yield made
+    await made.flush()
+    await made.close()
+
+
+async def start_workers(layer, seen: dict[str, list[int]], count: int = 2):
+    async def consumer(message: Any) -> None:
+        await asyncio.sleep(random.random() * 0.005)  # random work: later ones would overtake
+        seen.setdefault(message["reply_channel"], []).append(message["n"])
+
+    workers = [
+        Worker(layer, Router([route("flow.test", consumer)]), get_plugin_host(), name=f"w{i}")
+        for i in range(count)
+    ]
+    return workers, [asyncio.create_task(w.run(grace=5)) for w in workers]
+
+
+async def test_messages_of_a_flow_run_in_order_across_workers_and_pause_the_connection(layer):
+    conn = Conn(SimpleNamespace(layer=layer, settings=Settings({})))
+    await conn.start()
+    seen: dict[str, list[int]] = {}
+    workers, tasks = await start_workers(layer, seen)
+    failures: list[Any] = []
+    flows = []
+    for _ in range(3):
+        group = conn.reply_channel(lambda message: None)
+        transport = Transport()
+        flow = conn.flow(
+            group,
+            pause=transport.pause,
+            resume=transport.resume,
+            failed=lambda channel, exc: failures.append(exc),
+            window=8,
+        )
+        flows.append((group, flow, transport))
+    for n in range(150):  # 3 x 150 messages; the channel holds 20
+        for group, flow, _ in flows:
+            flow.send("flow.test", {"reply_channel": group, "n": n})
+    await wait_until(lambda: sum(map(len, seen.values())) == 450, timeout=30)
+    assert failures == []
+    for group, flow, transport in flows:
+        assert seen[group] == list(range(150))
+        assert transport.pauses > 0 and not transport.paused
+        assert flow.pending < flow.window  # what the interface knows: at most a window
+    for worker in workers:
+        worker.stop()
+    await asyncio.gather(*tasks)
+    await conn.drain(1)
+
+
+async def test_the_first_message_of_a_flow_finds_a_full_channel_refused(layer):
+    conn = Conn(SimpleNamespace(layer=layer, settings=Settings({})))
+    await conn.start()
+    for n in range(20):
+        await layer.send("flow.full", {"n": n})
+    failures: list[tuple[str, Exception]] = []
+    group = conn.reply_channel(lambda message: None)
+    flow = conn.flow(
+        group, pause=lambda: None, resume=lambda: None, failed=lambda c, e: failures.append((c, e))
+    )
+    flow.send("flow.full", {"reply_channel": group, "n": 0})
+    await wait_until(lambda: failures)
+    assert failures[0][0] == "flow.full" and type(failures[0][1]).__name__ == "ChannelFull"
+    await conn.drain(0)
