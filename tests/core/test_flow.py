@@ -108,3 +108,38 @@ async def test_the_first_message_of_a_flow_finds_a_full_channel_refused(layer):
     await wait_until(lambda: failures)
     assert failures[0][0] == "flow.full" and type(failures[0][1]).__name__ == "ChannelFull"
     await conn.drain(0)
+
+
+async def test_a_parked_message_of_another_workers_channel_goes_back_to_its_queue():
+    """connect on one worker's channel, receive on another's: still one after the other."""
+    layer = get_layer("memory://")
+    started = asyncio.Event()
+    finish = asyncio.Event()
+    ran: list[str] = []
+
+    async def slow(message: Any) -> None:
+        started.set()
+        await finish.wait()
+        ran.append(message.channel)
+
+    async def quick(message: Any) -> None:
+        ran.append(message.channel)
+
+    routes = [route("order.first", slow), route("order.second", quick)]
+    workers = [
+        Worker(layer, Router(routes), get_plugin_host(), only_channels=[only], name=only)
+        for only in ("order.first", "order.second")
+    ]
+    tasks = [asyncio.create_task(w.run(grace=5)) for w in workers]
+    group = await layer.new_channel("order.conn")
+    await layer.send("order.first", {"reply_channel": group, "__seq__": 0})
+    await started.wait()
+    await layer.send("order.second", {"reply_channel": group, "__seq__": 1})
+    await wait_until(lambda: group in layer._orders._groups)  # the second one is parked
+    finish.set()
+    await wait_until(lambda: len(ran) == 2)
+    assert ran == ["order.first", "order.second"]
+    for worker in workers:
+        worker.stop()
+    await asyncio.gather(*tasks)
+    await layer.close()
