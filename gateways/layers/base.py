@@ -19,6 +19,7 @@ from typing import Any
 import msgpack
 
 from gateways.layers.errors import ChannelFull, MessageTooLarge
+from gateways.layers.observing import ChannelFigures, Heartbeats
 from gateways.layers.ordering import OrderBook
 
 __all__ = [
@@ -138,6 +139,7 @@ class BaseChannelLayer:
         self.durable = durable_matcher(self.durable_channels)
         self.order_timeout = float(order_timeout)
         self._orders = OrderBook(self.order_timeout, self.group_expiry)
+        self._heartbeats = Heartbeats()
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
@@ -239,6 +241,29 @@ class BaseChannelLayer:
     async def ack(self, channel: str, message: Message) -> None:
         """Confirm a durable message was handled; layers without durability ignore it."""
 
+    # -- what the layer tells about itself (see gateways.layers.observing) --------------
+
+    async def channel_figures(self, channels: Iterable[str]) -> dict[str, ChannelFigures]:
+        """Depth, oldest message's age and capacity of each of ``channels``."""
+        names = [validate_channel_name(c, receive=True) for c in channels]
+        return await self._channel_figures(names) if names else {}
+
+    async def busy_channels(self) -> list[str]:
+        """Channels that hold messages now (process inboxes aside)."""
+        return sorted(c for c in await self._busy_channels() if "!" not in c)
+
+    async def heartbeat(self, kind: str, name: str, record: dict[str, Any], ttl: float) -> None:
+        """Say that ``name`` (a worker, an interface process) is alive, for ``ttl`` seconds."""
+        self._heartbeats.beat(kind, name, record, ttl)
+
+    async def heartbeat_stop(self, kind: str, name: str) -> None:
+        """``name`` stops cleanly: forget it now rather than when its heartbeat lapses."""
+        self._heartbeats.forget(kind, name)
+
+    async def alive(self, kind: str) -> list[dict[str, Any]]:
+        """The records of every live ``kind`` (``worker``, ``interface``)."""
+        return self._heartbeats.alive(kind)
+
     # -- message groups (see gateways.layers.ordering) -----------------------------------
 
     async def order_begin(self, group: str, seq: int, channel: str, message: Message) -> bool:
@@ -327,6 +352,12 @@ class BaseChannelLayer:
 
     async def _group_send(self, group: str, data: bytes) -> None:
         raise NotImplementedError
+
+    async def _channel_figures(self, channels: list[str]) -> dict[str, ChannelFigures]:
+        raise NotImplementedError(f"{type(self).__name__} cannot count its channels")
+
+    async def _busy_channels(self) -> list[str]:
+        return []
 
     # Message groups kept in this process: right for a process-local layer; a layer
     # shared by processes keeps them where every process sees them (see the Redis layer).

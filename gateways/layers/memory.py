@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from gateways.hookspecs import hookimpl
 from gateways.layers.base import BaseChannelLayer, real_channel
 from gateways.layers.errors import ChannelFull
+from gateways.layers.observing import ChannelFigures
 from gateways.layers.url import layer_options_from_query
 
 _Entry = tuple[float, str, bytes]  # (expires at, full channel name, data)
@@ -133,6 +134,24 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 self._put(channel, data, now)
             except ChannelFull:
                 pass  # group delivery is best effort: one full member does not stop the rest
+
+    async def _channel_figures(self, channels: list[str]) -> dict[str, ChannelFigures]:
+        now = time.monotonic()
+        figures: dict[str, ChannelFigures] = {}
+        for channel in channels:
+            queue = self._queues.get(real_channel(channel))
+            if queue:
+                self._prune(queue, now)
+            oldest = now - (queue[0][0] - self.expiry) if queue else None
+            figures[channel] = {
+                "depth": len(queue or ()),
+                "oldest_age": oldest,
+                "capacity": self.capacity_of(channel),
+            }
+        return figures
+
+    async def _busy_channels(self) -> list[str]:
+        return [name for name, queue in self._queues.items() if queue]
 
     async def _flush(self) -> None:
         self._queues.clear()

@@ -314,3 +314,29 @@ async def test_an_interface_is_woken_when_enough_of_its_messages_ended(layer):
     assert await layer.order_end(group, 2) == (None, True)  # the worker sends the wake-up
     assert await layer.order_end(group, 3) == (None, False)  # once
     assert await layer.order_wait(group, 3)  # already there: no wake-up needed
+
+
+# -- what a layer tells about itself (gateways status, metrics, health) ---------------
+
+
+async def test_channel_figures_count_waiting_messages_and_their_age(layer):
+    for n in range(3):
+        await layer.send("test.figures", {"n": n})
+    figures = await layer.channel_figures(["test.figures", "test.idle"])
+    assert figures["test.figures"]["depth"] == 3
+    assert figures["test.figures"]["capacity"] == layer.capacity
+    assert 0 <= figures["test.figures"]["oldest_age"] < 5
+    assert figures["test.idle"] == {"depth": 0, "oldest_age": None, "capacity": layer.capacity}
+    assert "test.figures" in await layer.busy_channels()
+
+
+async def test_heartbeats_tell_who_is_alive_until_they_lapse_or_stop(layer):
+    await layer.heartbeat("worker", "w1", {"name": "w1", "pid": 1}, ttl=0.2)
+    await layer.heartbeat("worker", "w2", {"name": "w2", "pid": 2}, ttl=30)
+    await layer.heartbeat("interface", "i1", {"name": "i1"}, ttl=30)
+    assert [r["name"] for r in await layer.alive("worker")] == ["w1", "w2"]
+    await layer.heartbeat_stop("worker", "w2")
+    async with asyncio.timeout(5):
+        while await layer.alive("worker"):  # w1 lapses
+            await asyncio.sleep(0.05)
+    assert await layer.alive("interface") == [{"name": "i1"}]

@@ -27,8 +27,11 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgpack
+
 from gateways.layers.base import BaseChannelLayer, Message, real_channel, validate_channel_name
 from gateways.layers.errors import ChannelFull, LayerUnavailable
+from gateways.layers.observing import ChannelFigures
 from gateways.layers.redis import entries
 from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.resp import Arg
@@ -362,6 +365,58 @@ class RedisChannelLayer(BaseChannelLayer):
         rest = await shard.script("group_send", keys, args)
         for i in range(0, len(rest), GROUP_CHUNK):
             await shard.script("group_send", [], [*args, *rest[i : i + GROUP_CHUNK]])
+
+    # -- what the layer tells about itself (gateways.layers.observing) -------------------
+
+    async def _channel_figures(self, channels: list[str]) -> dict[str, ChannelFigures]:
+        by_shard: dict[Shard, list[str]] = {}
+        for channel in channels:
+            key = self._list_key(real_channel(channel))
+            by_shard.setdefault(self._shard_of(key), []).append(channel)
+        figures: dict[str, ChannelFigures] = {}
+        for shard, names in by_shard.items():
+            keys = []
+            for channel in names:
+                keys += [self._list_key(real_channel(channel)), f"{self.prefix}h:{channel}"]
+            reply = await shard.script("figures", keys, [])
+            for i, channel in enumerate(names):
+                waiting, taken, head = reply[1 + 3 * i : 4 + 3 * i]
+                queued_at = head - self._ttl_ms(real_channel(channel)) if head >= 0 else None
+                figures[channel] = {
+                    "depth": waiting + taken,
+                    "oldest_age": None
+                    if queued_at is None
+                    else max(0, reply[0] - queued_at) / 1000,
+                    "capacity": self.capacity_of(channel),
+                }
+        return figures
+
+    async def _busy_channels(self) -> list[str]:
+        prefix = f"{self.prefix}c:"
+        found = await asyncio.gather(*(s.keys_with(prefix) for s in self.shards))
+        return [key.decode()[len(prefix) :] for keys in found for key in keys]
+
+    def _heartbeat_key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}hb:{kind}:{name}"
+
+    async def heartbeat(self, kind: str, name: str, record: dict[str, Any], ttl: float) -> None:
+        key = self._heartbeat_key(kind, name)
+        data = msgpack.packb(record, use_bin_type=True)
+        await self._shard_of(key).call(b"SET", key, data, b"PX", int(ttl * 1000))
+
+    async def heartbeat_stop(self, kind: str, name: str) -> None:
+        key = self._heartbeat_key(kind, name)
+        await self._shard_of(key).call(b"DEL", key)
+
+    async def alive(self, kind: str) -> list[dict[str, Any]]:
+        prefix = self._heartbeat_key(kind, "")
+        records: list[dict[str, Any]] = []
+        for shard in self.shards:
+            keys = sorted(await shard.keys_with(prefix))
+            if keys:
+                values = await shard.call(b"MGET", *keys)
+                records.extend(msgpack.unpackb(v, raw=False) for v in values if v is not None)
+        return records
 
     # -- message groups (the records of gateways.layers.ordering, kept in Redis) ----------
 

@@ -333,3 +333,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 """
 )
+
+#: KEYS: pairs of (channel list, held zset: durable messages taken, not yet acknowledged).
+#: {server time ms, then per pair: waiting, taken, expiry of the oldest waiting (or -1)}.
+FIGURES = (
+    _NOW
+    + """
+local out = {now}
+for i = 1, #KEYS, 2 do
+  local head = redis.call('LINDEX', KEYS[i], 0)
+  table.insert(out, redis.call('LLEN', KEYS[i]))
+  table.insert(out, redis.call('ZCARD', KEYS[i + 1]))
+  table.insert(out, head and expires(head) or -1)
+end
+return out
+"""
+)

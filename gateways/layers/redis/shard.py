@@ -48,6 +48,7 @@ SCRIPTS = (
     "order_end",
     "order_release",
     "order_wait",
+    "figures",
 )
 
 Popped = tuple[str, bytes]  # (list key, raw entry)
@@ -252,15 +253,21 @@ class Shard:
                 "redis %s: giving back an abandoned pop failed: %s", self.name, task.exception()
             )
 
-    async def delete_prefix(self, prefix: str) -> None:
+    async def keys_with(self, prefix: str) -> list[bytes]:
+        """Every key that starts with ``prefix`` (SCAN: never blocks the server long)."""
         cursor: Any = b"0"
         pattern = _glob_escape(prefix) + "*"
+        found: list[bytes] = []
         while True:
             cursor, keys = await self.call(b"SCAN", cursor, b"MATCH", pattern, b"COUNT", 500)
-            if keys:
-                await self.call(b"UNLINK", *keys)
+            found.extend(keys)
             if cursor == b"0":
-                return
+                return found
+
+    async def delete_prefix(self, prefix: str) -> None:
+        keys = await self.keys_with(prefix)
+        for i in range(0, len(keys), 500):
+            await self.call(b"UNLINK", *keys[i : i + 500])
 
     async def close(self) -> None:
         if self._background:
