@@ -337,6 +337,6 @@ async def test_heartbeats_tell_who_is_alive_until_they_lapse_or_stop(layer):
     assert [r["name"] for r in await layer.alive("worker")] == ["w1", "w2"]
     await layer.heartbeat_stop("worker", "w2")
     async with asyncio.timeout(5):
-        while await layer.alive("worker"):  # w1 lapses
+        while await layer.alive("worker"):  # noqa: ASYNC110 - w1 lapses on the layer's clock
             await asyncio.sleep(0.05)
     assert await layer.alive("interface") == [{"name": "i1"}]
