@@ -24,5 +24,5 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/mypy --strict gateways/plugin.py gateways/interface.py  # the plugin SDK
+.venv/bin/mypy --strict gateways/plugin.py gateways/interface.py gateways/flow.py  # the plugin SDK
 .venv/bin/pytest "$@"
