@@ -45,7 +45,12 @@ def build_parser(plugins: PluginHost) -> argparse.ArgumentParser:
     worker.add_argument(
         "app", nargs="?", metavar="APP", help="routing, as module:attribute (or app in the file)"
     )
-    for name, sub in (("serve", serve), ("worker", worker)):
+    status = commands.add_parser(
+        "status", help="channels, workers and interfaces, as the layer sees them"
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--watch", action="store_true", help="print again every 2 seconds")
+    for name, sub in (("serve", serve), ("worker", worker), ("status", status)):
         sub.add_argument("--config", metavar="FILE", help="TOML settings file")
         add_arguments(sub, plugins.options(name))
 
@@ -67,11 +72,17 @@ def _preload_plugins(plugins: PluginHost, argv: Sequence[str]) -> None:
 FILE_KEYS = ("app",)
 FREE_TABLES = ("layer",)  # the layer checks its own settings
 ENV_KEYS = ("GATEWAYS_APP",)
+#: Arguments of the command itself, not settings.
+NOT_SETTINGS = ("command", "app", "config", "json", "watch")
 
 
 def settle(plugins: PluginHost, command: str, args: argparse.Namespace) -> Settings:
     """Resolve the settings of ``command`` and let the plugins in use check them."""
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "app", "config")}
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("command", "app", "config", "json", "watch")
+    }
     options = plugins.options(command)
     core = resolve([o for o in options if not o.plugin], given, os.environ, args.config)
     chosen = list(core.get("plugin") or ()) if command == "serve" else []
@@ -175,6 +186,10 @@ def run(argv: Sequence[str]) -> int:
         return 0
     settings = settle(plugins, args.command, args)
     configure_logging(settings["log_level"])
+    if args.command == "status":
+        from gateways import runner
+
+        return runner.status(settings, plugins, args.json, args.watch)
     for warning in unknown_variables(plugins.options(), os.environ, ENV_KEYS):
         log.warning("%s", warning)
     spec = app_spec(args, settings)

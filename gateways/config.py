@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 ENV_PREFIX = "GATEWAYS_"
-COMMANDS = ("serve", "worker")
+COMMANDS = ("serve", "worker", "status")
 
 
 class ConfigError(ValueError):

@@ -8,6 +8,7 @@ from gateways.config import Option, positive
 from gateways.hookspecs import hookimpl
 
 BOTH = ("serve", "worker")
+EVERY = ("serve", "worker", "status")
 
 
 @hookimpl
@@ -18,7 +19,7 @@ def gateways_options() -> Sequence[Option]:
             "channel layer URL (memory://, redis://host:port/db, ...)",
             default="memory://",
             metavar="URL",
-            commands=BOTH,
+            commands=EVERY,
             table_key="url",  # or url = ... in the [layer] table, beside the layer's settings
         ),
         Option(
@@ -65,6 +66,14 @@ def gateways_options() -> Sequence[Option]:
             "debug, info, warning or error",
             default="info",
             metavar="LEVEL",
-            commands=BOTH,
+            commands=EVERY,
+        ),
+        Option(
+            "max_age",
+            "a channel whose oldest message waited longer is a problem",
+            type=positive(float),
+            default=10.0,
+            metavar="SECONDS",
+            commands=("status",),
         ),
     ]

@@ -109,14 +109,19 @@ class Flow:
             try:
                 await self._send(channel, message)
             except Exception as exc:
+                # What failed and what queued behind it never reach the layer: their
+                # numbers are given again, or the workers would wait order_timeout for
+                # them before running the connection's next message (its disconnect).
                 self._queue.clear()
-                self._failed(channel, exc)
-                return
-            self._queue.popleft()
+                self._next = message[SEQ_KEY]
+                self._failed(channel, exc)  # may queue that next message at once
+            else:
+                self._queue.popleft()
+                last = self._finishing and not self._queue
+                if not last and message[SEQ_KEY] - self._ended >= self.window:
+                    await self._wait_for_room(message[SEQ_KEY] - self.window // 2)
             if self._finishing and not self._queue:
                 self.close()
-            elif message[SEQ_KEY] - self._ended >= self.window:
-                await self._wait_for_room(message[SEQ_KEY] - self.window // 2)
 
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         """Send, waiting (paused) while the channel is full, unless this opens the flow."""

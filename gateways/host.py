@@ -14,6 +14,8 @@ from types import SimpleNamespace
 from typing import Any, Protocol, runtime_checkable
 
 from gateways.config import Settings
+from gateways.heartbeat import beat, identity
+from gateways.interface import Interface as _Interface  # gateways.host.Interface: see __getattr__
 from gateways.layers.base import BaseChannelLayer
 from gateways.plugins import PluginHost, gather_results
 from gateways.routing import Routing
@@ -82,6 +84,7 @@ class InterfaceHost:
         self.workers = [self._worker(i) for i in range(workers)]
         self._stop = asyncio.Event()
         self._states: dict[str, SimpleNamespace] = {}
+        self._identity = identity("serve")
 
     @property
     def hook(self) -> Any:
@@ -129,23 +132,53 @@ class InterfaceHost:
             raise
         worker_tasks = [asyncio.create_task(w.run(grace), name=w.name) for w in self.workers]
         await gather_results(self.hook.gateways_host_started(host=self))
+        beating = asyncio.create_task(beat(self.layer, "interface", self.record, self._stop))
         log.info(
             "gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces"
         )
         stopper = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stopper, *worker_tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not stopper]
-        log.info("gateways stopping (grace %.0fs)", grace)
-        await gather_results(self.hook.gateways_host_stopping(host=self, grace=grace))
-        await asyncio.gather(*(i.drain(grace) for i in self.interfaces))
-        for worker in self.workers:
-            worker.stop()
-        await asyncio.gather(*worker_tasks, return_exceptions=True)
+        self._stop.set()
+        await self._stop_within(grace, worker_tasks)
+        await beating
         stopper.cancel()
         await self.layer.close()
         for task in crashed:
             task.result()  # re-raise why a worker ended on its own
         log.info("gateways stopped")
+
+    async def _stop_within(self, grace: float, worker_tasks: list[asyncio.Task[None]]) -> None:
+        """One budget for everything: interfaces drain while the embedded workers still
+        answer what they wait for; the workers get what is left of the same ``grace``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        log.info("gateways stopping (grace %gs)", grace)
+        await gather_results(self.hook.gateways_host_stopping(host=self, grace=grace))
+        await asyncio.gather(*(i.drain(max(0.0, deadline - loop.time())) for i in self.interfaces))
+        for worker in self.workers:
+            worker.stop(grace=max(0.0, deadline - loop.time()))
+        await asyncio.gather(*worker_tasks, return_exceptions=True)
+
+    def record(self) -> dict[str, Any]:
+        """This process's heartbeat: its interfaces, what they produce, their open work."""
+        produced = [
+            spec.name
+            for name, specs in self.plugins.channels().items()
+            if name in self.selected
+            for spec in specs
+            if spec.role == "produces"
+            and not spec.notice
+            and not any(c in spec.name for c in "*?[")
+        ]
+        opened = {i.name: i.outstanding() for i in self.interfaces if isinstance(i, _Interface)}
+        return {
+            **self._identity,
+            "interfaces": [i.name for i in self.interfaces],
+            "produces": sorted(set(produced)),
+            "open": opened,
+            "workers": len(self.workers),
+        }
 
 
 def __getattr__(name: str) -> Any:

@@ -54,6 +54,9 @@ class ChannelSpec:
     message: Any = None  # a TypedDict class describing the message
     description: str = ""
     durable: bool = False
+    #: A notice (a disconnect, a failure report) that an app may leave unrouted: no worker
+    #: receiving it is not a problem for ``gateways status``.
+    notice: bool = False
 
 
 class PluginHost:

@@ -122,3 +122,33 @@ def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def status(settings: Settings, plugins: PluginHost, as_json: bool, watch: bool) -> int:
+    """Print what the layer says; 1 when it shows a problem (a health check), else 0."""
+    from gateways.status import collect, render
+
+    layer = build_layer(settings, plugins)
+    if layer.process_local:
+        raise ConfigError(
+            f"gateways status cannot read {settings['layer']}: that layer lives inside the "
+            "`gateways serve` process; give the shared layer (--layer redis://...), or read "
+            "serve's own figures with --metrics-port"
+        )
+
+    async def look() -> int:
+        try:
+            while True:
+                report = await collect(layer, settings["max_age"])
+                print(render(report, as_json), flush=True)
+                if not watch:
+                    return 1 if report["problems"] else 0
+                await asyncio.sleep(2.0)
+                print()
+        finally:
+            await layer.close()
+
+    try:
+        return asyncio.run(look())
+    except KeyboardInterrupt:
+        return 0

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 
+from gateways.heartbeat import beat, identity
 from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull
 from gateways.layers.ordering import PROGRESS_KEY, SEQ_KEY
@@ -88,6 +89,10 @@ class Worker:
         self._unrouted_seen: set[str] = set()
         self._async: dict[Any, bool] = {}
         self._threads = ThreadPoolExecutor(min(concurrency, 32), thread_name_prefix=name)
+        self._identity = identity(name)
+        self._grace: float | None = None
+        #: Messages whose consumer returned, and whose consumer raised.
+        self.handled = self.failed = 0
 
     async def run(self, grace: float = 30.0) -> None:
         """Handle messages until :meth:`stop`, then finish what is in flight."""
@@ -97,16 +102,33 @@ class Worker:
                 f"{sorted(self.routing.channels)}; check --only-channels/--exclude-channels)"
             )
         log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
-        releaser = asyncio.get_running_loop().create_task(self._release_loop())
+        loop = asyncio.get_running_loop()
+        releaser = loop.create_task(self._release_loop())
+        beating = loop.create_task(beat(self.layer, "worker", self.record, self._stopping))
         try:
             await self._receive_loop()
         finally:
+            self._stopping.set()  # also when the loop failed: the heartbeat ends with it
             releaser.cancel()
-            await self._drain(grace)
+            await beating  # gone from `gateways status` before the drain: takes no more
+            await self._drain(grace if self._grace is None else self._grace)
             self._threads.shutdown(wait=False, cancel_futures=True)
         log.info("%s stopped", self.name)
 
-    def stop(self) -> None:
+    def record(self) -> dict[str, Any]:
+        """This worker's heartbeat: who, where, what it receives and how it fares."""
+        return {
+            **self._identity,
+            "channels": self.channels,
+            "concurrency": self.concurrency,
+            "in_flight": len(self._tasks),
+            "handled": self.handled,
+            "failed": self.failed,
+        }
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking messages; those in flight get ``grace`` seconds (default: as run)."""
+        self._grace = grace
         self._stopping.set()
 
     @property
@@ -253,7 +275,9 @@ class Worker:
                 await self._unrouted(message)
             else:
                 await self._run_consumer(found[0], message, found[1])
+            self.handled += 1
         except Exception as exc:
+            self.failed += 1
             log.exception("consumer failed on %s (%r)", channel, message)
             await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
         # Not reached when cancelled: an unfinished durable message is delivered again.

@@ -143,3 +143,34 @@ async def test_a_parked_message_of_another_workers_channel_goes_back_to_its_queu
         worker.stop()
     await asyncio.gather(*tasks)
     await layer.close()
+
+
+async def test_a_message_that_fails_leaves_no_gap_for_the_next_one(layer):
+    """A failed message never reaches the layer: the next one takes its number, so the
+    workers run it at once instead of waiting ``order_timeout`` (30 s) for the gap."""
+    conn = Conn(SimpleNamespace(layer=layer, settings=Settings({})))
+    await conn.start()
+    seen: dict[str, list[int]] = {}
+    workers, tasks = await start_workers(layer, seen)
+    failures: list[Exception] = []
+    group = conn.reply_channel(lambda message: None)
+    flow = conn.flow(
+        group, pause=lambda: None, resume=lambda: None, failed=lambda c, e: failures.append(e)
+    )
+    too_large = "x" * (layer.max_message_size + 1)
+    flow.send("flow.test", {"reply_channel": group, "n": 0})
+    flow.send("flow.test", {"reply_channel": group, "n": 1, "pad": too_large})
+    flow.send("flow.test", {"reply_channel": group, "n": 2})  # dropped with the failed one
+    await wait_until(lambda: failures)
+    flow.send("flow.test", {"reply_channel": group, "n": 3})
+    await wait_until(lambda: seen.get(group) == [0, 3], timeout=layer.order_timeout / 3)
+    assert [type(e).__name__ for e in failures] == ["MessageTooLarge"]
+
+    flow.send("flow.test", {"reply_channel": group, "n": 4, "pad": too_large})
+    flow.finish()  # the last message fails: the flow is forgotten all the same
+    await wait_until(lambda: group not in conn.flows)
+    assert len(failures) == 2
+    for worker in workers:
+        worker.stop()
+    await asyncio.gather(*tasks)
+    await conn.drain(1)

@@ -53,6 +53,7 @@ def gateways_channels() -> Sequence[ChannelSpec]:
             EmailSendFailed,
             "an email.send that was refused or could not be delivered after every retry",
             durable=True,
+            notice=True,
         ),
     ]
 

@@ -48,7 +48,11 @@ def gateways_channels() -> Sequence[ChannelSpec]:
             BODY_CHANNEL_PREFIX + "*", "produces", HttpBodyChunk, "the rest of a large request body"
         ),
         ChannelSpec(
-            DISCONNECT_CHANNEL, "produces", HttpDisconnect, "a client left before its response"
+            DISCONNECT_CHANNEL,
+            "produces",
+            HttpDisconnect,
+            "a client left before its response",
+            notice=True,
         ),
         ChannelSpec(
             "http.response!",

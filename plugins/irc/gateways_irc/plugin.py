@@ -32,8 +32,12 @@ def gateways_channels() -> Sequence[ChannelSpec]:
         ChannelSpec(
             "irc-client.send.*", "consumes", IrcSend, "sends for one network (on shared layers)"
         ),
-        ChannelSpec("irc-client.connect", "produces", IrcConnection, "registered on a network"),
-        ChannelSpec("irc-client.disconnect", "produces", IrcConnection, "lost a network"),
+        ChannelSpec(
+            "irc-client.connect", "produces", IrcConnection, "registered on a network", notice=True
+        ),
+        ChannelSpec(
+            "irc-client.disconnect", "produces", IrcConnection, "lost a network", notice=True
+        ),
     ]
 
 

@@ -47,7 +47,9 @@ def gateways_channels() -> Sequence[ChannelSpec]:
     return [
         ChannelSpec("websocket.connect", "produces", WebSocketConnect, "a client asks to open"),
         ChannelSpec("websocket.receive", "produces", WebSocketReceive, "one frame from a client"),
-        ChannelSpec("websocket.disconnect", "produces", WebSocketDisconnect, "a socket closed"),
+        ChannelSpec(
+            "websocket.disconnect", "produces", WebSocketDisconnect, "a socket closed", notice=True
+        ),
         ChannelSpec(
             "websocket.send.*",
             "consumes",
