@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import random
 
 from gateways import route
 
@@ -10,9 +13,19 @@ log = logging.getLogger("irc_app")
 
 
 async def record(message):
-    """Log every event so tests can check the fields the plugin produced."""
-    content = {k: v for k, v in message.content.items() if k != "reply_channel"}
+    """Log every event so tests can check the fields the plugin produced (without the
+    reply channel and the flow's ``__seq__``, which change from run to run)."""
+    content = {k: v for k, v in message.content.items() if k != "reply_channel" and k[:2] != "__"}
     log.info("EVENT %r", sorted(content.items()))
+
+
+async def counted(message, n):
+    """``flood N`` lines: work a little (random, so a later event run beside an earlier
+    one would overtake it), then log and answer in the order they ran."""
+    await asyncio.sleep(random.random() * 0.004)
+    log.info("FLOOD %s %s", n, os.getpid())
+    if message["body"].endswith(" answer"):
+        await message.reply({"channel": message["channel"], "body": f"ran {n} {os.getpid()}"})
 
 
 async def echo(message, text):
@@ -110,6 +123,7 @@ commands = [
     route("irc-client.receive", join_channel, body=r"!join (?P<channel>\S+)$"),
     route("irc-client.receive", part_channel, body=r"!part (?P<channel>\S+)$"),
     route("irc-client.receive", bad_reply, body=r"!bad$"),
+    route("irc-client.receive", counted, body=r"^flood (?P<n>\d+)( answer)?$"),
 ]
 
 routes = [

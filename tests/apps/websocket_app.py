@@ -104,8 +104,15 @@ async def leave_room(message, room, **kwargs):
 
 
 async def block(message, **kwargs):
-    """Hold the (only) worker slot, so later messages pile up in the layer."""
+    """Hold the (only) worker slot, so later messages pile up in the layer; says so first."""
+    await message.reply({"text": "blocking"})
     await asyncio.sleep(60)
+
+
+async def slow_echo(message, **kwargs):
+    """Echo after 50 ms of work: a burst of frames outruns one worker slot."""
+    await asyncio.sleep(0.05)
+    await message.reply({"text": message["text"]})
 
 
 async def whoami(message, **kwargs):
@@ -130,9 +137,10 @@ routes = [
     route("websocket.connect", bad_subprotocol, path=r"^/bad-subprotocol$"),
     route("websocket.connect", explode, path=r"^/explode$"),
     route("websocket.connect", join_room, path=r"^/room/(?P<room>\w+)$"),
-    route("websocket.connect", accept, path=r"^/(echo|tell|block|whoami)$"),
+    route("websocket.connect", accept, path=r"^/(echo|tell|block|whoami|slow)$"),
     route("websocket.receive", say_in_room, path=r"^/room/(?P<room>\w+)$"),
     route("websocket.receive", block, path=r"^/block$"),
+    route("websocket.receive", slow_echo, path=r"^/slow$"),
     route("websocket.receive", whoami, path=r"^/whoami$"),
     route("websocket.receive", echo, path=r"^/(echo|tell)$"),
     route("websocket.disconnect", leave_room, path=r"^/room/(?P<room>\w+)$"),

@@ -16,8 +16,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from websockets.frames import Close, Opcode
+from websockets.frames import Close, Frame, Opcode
 
+from tests.core.test_interface import wait_until
 from tests.websocket.rawclient import Transport, frames_sent, request
 
 
@@ -111,3 +112,16 @@ async def test_send_close_sends_server_codes(connect):
     assert frame.opcode is Opcode.CLOSE
     assert Close.parse(frame.data).code == 1013
     assert protocol.state == protocol.STATE_CLOSING
+
+
+async def test_a_ping_deadline_set_again_is_answered_by_the_pong_as_autobahns_own(connect):
+    protocol, transport = connect(autoPingInterval=0.05, autoPingTimeout=5)
+    opened(protocol, transport)
+    await wait_until(lambda: protocol.autoPingTimeoutCall is not None)  # a ping went out
+    protocol.autoPingTimeoutCall.cancel()
+    _compat.ping_timeout_later(protocol, protocol.onAutoPingTimeout)
+    again = protocol.autoPingTimeoutCall
+    assert 4.9 < seconds_until(again) <= 5
+    pong = Frame(Opcode.PONG, protocol.autoPingPending).serialize(mask=True, extensions=[])
+    protocol.dataReceived(pong)
+    assert again.cancelled() and protocol.autoPingTimeoutCall is None

@@ -93,16 +93,39 @@ async def test_peer_answering_pings_stays_open(serve_ws):
 # -- the layer and the consumers ---------------------------------------------------------
 
 
-async def test_full_channel_closes_with_1013(serve_ws):
-    # One worker slot, held by the first frame's consumer; one message fits in the channel.
+async def test_an_open_socket_meeting_a_full_channel_is_read_more_slowly_not_closed(serve_ws):
+    # One worker slot, 50 ms per frame, one frame fits in the channel: a burst of 10
+    # finds it full (the old contract closed with 1013). The server stops reading the
+    # socket and retries; every frame is answered, in order.
     server = serve_ws(
         "--layer", "memory://?channel_capacity=websocket.receive:1", "--concurrency", "1"
     )
+    async with server.connect("/slow") as ws:
+        for n in range(10):
+            await ws.send(str(n))
+        assert [await ws.recv() for _ in range(10)] == [str(n) for n in range(10)]
+    assert "with 1013" not in server.process.output
+
+
+async def test_a_new_socket_meeting_a_full_connect_channel_is_refused_with_503(serve_ws):
+    # The only worker slot is held; one websocket.connect fits in the channel.
+    server = serve_ws(
+        "--layer",
+        "memory://?channel_capacity=websocket.connect:1",
+        "--concurrency",
+        "1",
+        "--ws-connect-timeout",
+        "1",
+    )
     async with server.connect("/block") as ws:
-        for text in ("a", "b", "c", "d"):
-            await ws.send(text)
-        assert await next_close(ws) == 1013
-    server.process.wait_for(r"websocket.receive is full: closing websocket.send.\S+ with 1013")
+        await ws.send("hold")
+        assert await ws.recv() == "blocking"  # the worker is busy from now on
+        assert await server.refused("/echo") == 503  # waits in the channel: timed out
+        started = time.monotonic()
+        assert await server.refused("/echo") == 503  # finds the channel full: new work
+        assert time.monotonic() - started < 1
+        server.process.wait_for(r"websocket.connect is full: refusing with 503 websocket\.send")
+        assert ws.close_code is None  # the open socket is not touched
 
 
 async def test_consumer_failure_closes_with_1011(served):

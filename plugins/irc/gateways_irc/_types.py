@@ -9,7 +9,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 #: Runs a coroutine as a supervised service of the interface (``Interface.daemon``).
 Daemon = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
-#: Puts one event on a channel of the layer, in order (``Publisher.publish``).
+#: Puts one event on a channel of the layer, in order (the network's ``Flow.send``).
 Publish = Callable[[str, dict[str, Any]], None]
 
 EventType = Literal["message", "action", "notice", "join", "part", "quit", "kick", "nick", "topic"]

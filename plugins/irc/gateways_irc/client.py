@@ -5,6 +5,10 @@ its channels, turns chat events into messages, and sends what consumers ask for
 through a paced queue. It checks the link with PING (measuring the lag) and, when the
 link dies, reconnects with exponential backoff and joins every channel again.
 
+Its events go to ``publish`` (the network's flow), which may stop reading the network
+(:meth:`NetworkClient.pause_reading`) while its consumers catch up: the state belongs to
+the client, not to one connection, so a connection opened while paused starts paused.
+
 Its loops run as services of the interface (``daemon``), which names them, logs their
 failures and cancels them at the end; the client only keeps the tasks of one session
 (keep-alive, a pending rejoin), to cancel them when that session ends.
@@ -52,18 +56,20 @@ class Reactor(AioReactor):
     connection_class = Connection
 
 
+def _not_started(channel: str, message: dict[str, Any]) -> None:
+    raise RuntimeError("NetworkClient.start() was not called")
+
+
 class NetworkClient:
     """One network's connection; its tasks run through ``daemon``, and ``changed`` is
     called when the queue empties or the link drops (a drain may be waiting for it)."""
 
-    def __init__(
-        self, network: Network, publish: Publish, daemon: Daemon, changed: Callable[[], None]
-    ) -> None:
+    def __init__(self, network: Network, daemon: Daemon, changed: Callable[[], None]) -> None:
         self.network = network
         self.name = network.name
         self.label = f"irc[{network.name}]"
         self.reply_channel = ""  # given by start()
-        self.publish = publish
+        self.publish: Publish = _not_started
         self.daemon = daemon
         self.changed = changed
         self.reactor = Reactor(loop=asyncio.get_running_loop())
@@ -75,9 +81,12 @@ class NetworkClient:
         self.first_outcome = asyncio.Event()  # the first attempt connected or failed
         self.lag: float | None = None
         self.lines_sent = 0
+        self.reading_paused = False
+        self.pauses = 0  # how often reading was paused (the keep-alive looks)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._ended: asyncio.Future[bool] | None = None
+        self._register_timer: asyncio.TimerHandle | None = None
         self._own_userhost: str | None = None
         self._nicks: Iterator[str] = iter(())
         self._pong: tuple[str, asyncio.Event] | None = None
@@ -87,9 +96,11 @@ class NetworkClient:
 
     # -- life --------------------------------------------------------------------------
 
-    def start(self, reply_channel: str) -> None:
-        """Connect (and keep connected); events name ``reply_channel`` for replies."""
+    def start(self, reply_channel: str, publish: Publish) -> None:
+        """Connect (and keep connected); events name ``reply_channel`` for replies and
+        go to ``publish``, in the order they happened."""
         self.reply_channel = reply_channel
+        self.publish = publish
         self.daemon(self.run(), f"irc {self.name} run")
         self.daemon(self._send_loop(), f"irc {self.name} send")
 
@@ -132,11 +143,12 @@ class NetworkClient:
                 "%s: cannot connect to %s://%s: %s", self.label, net.scheme, net.address, exc
             )
             return False
-        timer = loop.call_later(REGISTER_TIMEOUT, self._registration_timeout)
+        self._register_timer = loop.call_later(REGISTER_TIMEOUT, self._registration_timeout)
         try:
             return await ended
         finally:
-            timer.cancel()
+            if self._register_timer is not None:
+                self._register_timer.cancel()
             for task in list(self._session_tasks):
                 task.cancel()
 
@@ -153,10 +165,15 @@ class NetworkClient:
             ircname=net.realname,
             connect_factory=login.connect_factory(net),
         )
+        if self.reading_paused:  # nothing was read yet: the new link waits like the old
+            self._transport_call("pause_reading")
         login.start_sasl(self.connection, net)
 
     def _registration_timeout(self) -> None:
-        if not self.ready.is_set():
+        if self.reading_paused and not self.ready.is_set():  # the welcome waits unread
+            loop = asyncio.get_running_loop()
+            self._register_timer = loop.call_later(REGISTER_TIMEOUT, self._registration_timeout)
+        elif not self.ready.is_set():
             log.warning("%s: not registered after %.0fs; dropping", self.label, REGISTER_TIMEOUT)
             self.drop()
 
@@ -165,6 +182,27 @@ class NetworkClient:
         transport = getattr(self.connection, "transport", None)
         if transport is not None:
             transport.abort()
+
+    # -- backpressure: what the network's flow calls ----------------------------------
+
+    def pause_reading(self) -> None:
+        """Read nothing more from the server (its lines wait in TCP) until
+        :meth:`resume_reading`; holds for the connections opened meanwhile too."""
+        self.reading_paused = True
+        self.pauses += 1
+        self._transport_call("pause_reading")
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        self._transport_call("resume_reading")
+
+    def _transport_call(self, method: str) -> None:
+        """``pause_reading``/``resume_reading`` on the current connection's transport, if
+        it has an open one (``AioConnection.connect`` sets ``transport``, a public
+        attribute; a closed one stays there until the next connect)."""
+        transport = getattr(self.connection, "transport", None)
+        if transport is not None and not transport.is_closing():
+            getattr(transport, method)()
 
     # -- drain: stop(), wait while unsent(), quit(), then gone() ---------------------------
 
@@ -384,11 +422,15 @@ class NetworkClient:
             token = f"gateways-{next(self._pings)}"
             answered = asyncio.Event()
             self._pong = (token, answered)
-            sent = loop.time()
-            self.connection.send_raw(f"PING :{token}")
+            sent, pauses = loop.time(), self.pauses
+            self.connection.send_raw(f"PING :{token}")  # also while paused: we are alive
             try:
                 await asyncio.wait_for(answered.wait(), net.ping_timeout)
             except TimeoutError:
+                if self.reading_paused or self.pauses != pauses:
+                    # The PONG waits unread behind the events we stopped reading.
+                    log.debug("%s: no PONG while reading was paused", self.label)
+                    continue
                 log.warning(
                     "%s: no PONG within %.1fs (lag too high); reconnecting",
                     self.label,
@@ -396,6 +438,8 @@ class NetworkClient:
                 )
                 self.drop()
                 return
+            if self.pauses != pauses:
+                continue  # the lag of a paused link is our own delay, not the network's
             self.lag = loop.time() - sent
             slow = self.lag > net.ping_timeout / 2
             log.log(

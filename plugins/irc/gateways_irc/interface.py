@@ -1,8 +1,15 @@
 """The IRC interface: one client per network, on the runtime of :class:`Interface`.
 
 Every network gets its own reply channel under the interface's ONE process-specific
-prefix (``irc-client.reply.<process>!``), so the worker keeps each network's events in
-order and the base class's single receive loop brings every reply home.
+prefix (``irc-client.reply.<process>!``), and the base class's single receive loop brings
+every reply home. A network's events (``irc-client.receive``, ``irc-client.connect``,
+``irc-client.disconnect``) all name that reply channel and go to the layer through one
+:class:`~gateways.plugin.Flow` per network, for the network's life (reconnects
+included): numbered, so workers run them one at a time and in order however many there
+are, and bounded, so a network that talks faster than its events are handled is no longer
+read (the IRC server and TCP hold the rest) instead of filling the channel. A full channel
+pauses the network too; an event is lost only when the layer refuses it outright or the
+channel stays full for the flow's whole wait (logged).
 
 Unsolicited sends arrive on ``irc-client.send``. On a layer shared by several IRC
 interface processes, the one that happens to receive a send for a network it is not
@@ -23,16 +30,17 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from gateways.plugin import Host, Interface
+from gateways.plugin import ChannelFull, Flow, Host, Interface
 from gateways_irc import options
 from gateways_irc.client import NetworkClient
-from gateways_irc.publisher import Publisher
 from gateways_irc.text import OutgoingError
 
 SEND_CHANNEL = "irc-client.send"
 FIRST_CONNECT_WAIT = 10.0
 #: Longest wait for a server to close the link after QUIT, and for the last events.
 CLOSE_WAIT = 5.0
+#: How often the last events' flush looks whether every flow is done.
+FLUSH_POLL = 0.02
 
 
 def network_channel(network: str) -> str:
@@ -54,11 +62,11 @@ class IrcInterface(Interface):
 
     def __init__(self, host: Host) -> None:
         super().__init__(host)
-        self.publisher = Publisher(self.layer)
         self.by_name: dict[str, NetworkClient] = {}
         self.by_channel: dict[str, NetworkClient] = {}  # irc-client.send.<network> -> client
+        self.events: dict[str, Flow] = {}  # network name -> its flow (from listen() on)
         for network in options.networks(self.settings):
-            client = NetworkClient(network, self.publisher.publish, self.daemon, self.changed)
+            client = NetworkClient(network, self.daemon, self.changed)
             self.by_name[network.name] = self.by_channel[network_channel(network.name)] = client
 
     def channels(self) -> Sequence[str]:
@@ -67,9 +75,15 @@ class IrcInterface(Interface):
     async def listen(self) -> None:
         """Connect every network; return once each connected or failed its first attempt."""
         quiet_irc_library()
-        self.publisher.start(self.daemon)
         for client in self.by_name.values():
-            client.start(self.reply_channel(partial(self._send, client), persistent=True))
+            reply_channel = self.reply_channel(partial(self._send, client), persistent=True)
+            events = self.events[client.name] = self.flow(
+                reply_channel,
+                pause=client.pause_reading,
+                resume=client.resume_reading,
+                failed=partial(self._events_lost, client),
+            )
+            client.start(reply_channel, events.send)
         firsts = asyncio.gather(*(c.first_outcome.wait() for c in self.by_name.values()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(firsts, FIRST_CONNECT_WAIT)
@@ -78,6 +92,12 @@ class IrcInterface(Interface):
             self.prefix,
             ", ".join(self.by_channel),
         )
+
+    def _events_lost(self, client: NetworkClient, channel: str, error: Exception) -> None:
+        """The flow could not put an event on the layer: it and the ones queued behind
+        it are lost; the network goes on (and is read again)."""
+        why = "the channel is full" if isinstance(error, ChannelFull) else str(error)
+        self.log.warning("%s: events for %s dropped: %s", client.label, channel, why)
 
     # -- what consumers send --------------------------------------------------------------
 
@@ -138,4 +158,15 @@ class IrcInterface(Interface):
 
     async def _goodbyes(self) -> None:
         await asyncio.gather(*(c.gone(CLOSE_WAIT) for c in self.by_name.values()))
-        await self.publisher.flush(CLOSE_WAIT)
+        await self._flush_events(CLOSE_WAIT)
+
+    async def _flush_events(self, timeout: float) -> None:
+        """Let each network's flow send what it holds (the last disconnects among it),
+        waiting up to ``timeout``; a flow closes itself once it sent its last event."""
+        flows = list(self.events.values())
+        for flow in flows:
+            flow.finish()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not all(flow.closed for flow in flows):  # noqa: ASYNC110 - no event
+                    await asyncio.sleep(FLUSH_POLL)

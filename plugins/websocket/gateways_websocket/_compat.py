@@ -10,6 +10,9 @@ fails loudly when an autobahn release changes one of them).
   frame the client sends meanwhile; :class:`AnswerLater` stops that.
 - ``sendCloseFrame``: the public ``sendClose`` only takes 1000 and 3000-4999, but a
   server must also send 1001 (going away), 1009, 1011, 1013 ...; :func:`send_close`.
+- ``autoPingTimeoutCall``: the pending "no pong in time" call, which autobahn cancels
+  when a pong (or any frame) arrives or the connection is lost; :func:`ping_timeout_later`
+  sets it again, for a socket whose reading is paused.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet.defer import Deferred
 
-__all__ = ["AnswerLater", "PreciseTimer", "send_close", "use_precise_timer"]
+__all__ = ["AnswerLater", "PreciseTimer", "ping_timeout_later", "send_close", "use_precise_timer"]
 
 
 class PreciseTimer:
@@ -54,3 +57,11 @@ class AnswerLater(WebSocketServerProtocol):
 def send_close(protocol: WebSocketServerProtocol, code: int) -> None:
     """Send a close frame with any code a server may send (RFC 6455 section 7.4)."""
     protocol.sendCloseFrame(code=code, isReply=False)
+
+
+def ping_timeout_later(protocol: WebSocketServerProtocol, callback: Any) -> None:
+    """Give the peer another ``autoPingTimeout`` to answer the pending ping, then call
+    ``callback`` (cancelled as autobahn's own deadline is: by a pong, any frame, or the
+    connection's loss)."""
+    timeout: float = protocol.factory.autoPingTimeout  # the protocol's copy of it
+    protocol.autoPingTimeoutCall = protocol.factory._batched_timer.call_later(timeout, callback)

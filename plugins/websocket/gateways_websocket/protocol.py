@@ -18,11 +18,17 @@ from gateways_http.upgrade import UpgradeRequest
 from twisted.internet.defer import Deferred
 
 from gateways_websocket import handshake
-from gateways_websocket._compat import AnswerLater, send_close, use_precise_timer
+from gateways_websocket._compat import (
+    AnswerLater,
+    ping_timeout_later,
+    send_close,
+    use_precise_timer,
+)
 from gateways_websocket._types import WebSocketConnect
 from gateways_websocket.options import WsOptions
 
 if TYPE_CHECKING:
+    from gateways.flow import Flow
     from gateways_websocket.server import WebSocketServer
 
 log = logging.getLogger("gateways.websocket")
@@ -60,7 +66,9 @@ class WebSocketFactory(WebSocketServerFactory):
 
 
 class WebSocketProtocol(AnswerLater):
-    """A socket from handshake to close. ``reply_channel`` names it on the layer."""
+    """A socket from handshake to close. ``reply_channel`` names it on the layer; its
+    ``flow`` carries its messages there, in order, and stops reading the socket while
+    the consumers are behind (:meth:`pause_reading`)."""
 
     def __init__(self, server: WebSocketServer, request: UpgradeRequest) -> None:
         super().__init__()
@@ -71,7 +79,8 @@ class WebSocketProtocol(AnswerLater):
         self.handshake = None
         self.connect_sent = False
         self.connect_timer: asyncio.TimerHandle | None = None
-        self.sent_tail: asyncio.Task[None] | None = None  # the latest send, to keep order
+        self.flow: Flow | None = None  # set once the socket has its reply channel
+        self.reading_paused = False
 
     # -- handshake -----------------------------------------------------------------------
 
@@ -150,7 +159,33 @@ class WebSocketProtocol(AnswerLater):
             message = {"text": payload.decode("utf-8")}  # autobahn validated it (else 1007)
         message.update(reply_channel=self.reply_channel, path=self.upgrade.path)
         message["order"] = self.next_order()
-        self.server.forward(self, "websocket.receive", message)
+        if self.flow is not None:
+            self.flow.send("websocket.receive", message)
+
+    # -- reading, paused while the consumers are behind -------------------------------------
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket: what the client sends waits in TCP (its sends block)."""
+        transport: Any = self.transport  # TCP, or TLS over it: both are push producers
+        if self.state == self.STATE_OPEN and not self.reading_paused:
+            self.reading_paused = True
+            transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        transport: Any = self.transport
+        if not self.reading_paused:
+            return
+        self.reading_paused = False
+        if transport is not None and not transport.disconnecting:
+            transport.resumeProducing()
+
+    def onAutoPingTimeout(self) -> None:
+        """A pong that is not read is not late: while reading is paused, the peer's
+        answer may be waiting in TCP, so the deadline starts again instead of dropping."""
+        if self.reading_paused:
+            ping_timeout_later(self, self.onAutoPingTimeout)
+            return
+        super().onAutoPingTimeout()
 
     def send_text(self, text: str) -> None:
         self.sendMessage(text.encode("utf-8"), isBinary=False)
@@ -164,6 +199,7 @@ class WebSocketProtocol(AnswerLater):
             self.reject(500 if code == 1011 else 503 if code in (1001, 1013) else 403)
         elif self.state == self.STATE_OPEN:
             send_close(self, code)
+            self.resume_reading()  # the peer's close frame must be read, behind its data
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._settle()

@@ -3,15 +3,17 @@
 It listens on nothing itself: sockets arrive through the HTTP plugin's upgrade hook.
 :class:`~gateways.plugin.Interface` owns the receive loop and the process-specific
 reply prefix (``websocket.send.<process>!``); each socket gets a reply channel under it,
-bound to :func:`~gateways_websocket.replies.apply_reply` for as long as it is open.
+bound to :func:`~gateways_websocket.replies.apply_reply` for as long as it is open, and a
+:class:`~gateways.flow.Flow` named after it that carries its ``websocket.*`` messages to
+the layer: numbered (workers run them one at a time, in order, however many there are),
+at most a window of them unfinished, and never failed because a shared channel is full
+while the socket is open: the socket is read more slowly instead (TCP holds the rest).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
-from typing import Any
 
 from gateways_http.upgrade import UpgradeRequest
 
@@ -78,11 +80,17 @@ class WebSocketServer(Interface):
             return
         socket.reply_channel = self.reply_channel(functools.partial(apply_reply, socket))
         self.sockets[socket.reply_channel] = socket
+        socket.flow = self.flow(
+            socket.reply_channel,
+            pause=socket.pause_reading,
+            resume=socket.resume_reading,
+            failed=functools.partial(self._not_sent, socket),
+        )
         socket.connect_timer = asyncio.get_running_loop().call_later(
             self.config.ws_connect_timeout, self._connect_timeout, socket
         )
         socket.connect_sent = True
-        self.forward(socket, "websocket.connect", dict(socket.connect_message()))
+        socket.flow.send("websocket.connect", dict(socket.connect_message()))
 
     def _connect_timeout(self, socket: WebSocketProtocol) -> None:
         if socket.connecting:
@@ -98,6 +106,9 @@ class WebSocketServer(Interface):
         if self.sockets.pop(socket.reply_channel, None) is None:
             return
         self.forget(socket.reply_channel)
+        flow = socket.flow
+        if flow is None:
+            return
         if socket.connect_sent:
             message = {
                 "reply_channel": socket.reply_channel,
@@ -105,46 +116,41 @@ class WebSocketServer(Interface):
                 "code": code,
                 "order": socket.next_order(),
             }
-            self.forward(socket, "websocket.disconnect", message)
+            flow.send("websocket.disconnect", message)
+        flow.finish()  # what is queued still goes, in order; then the flow is forgotten
 
     # -- to the layer ---------------------------------------------------------------------
 
-    def forward(self, socket: WebSocketProtocol, channel: str, message: Mapping[str, Any]) -> None:
-        """Send in order per socket: each send starts once the socket's previous one ended.
-        A refusal is the socket's to answer (1013, 1009, 1011), unlike :meth:`send`."""
-        previous = socket.sent_tail
-        socket.sent_tail = self.spawn(
-            self._forward(socket, channel, message, previous), f"websocket {channel}"
-        )
-
-    async def _forward(
-        self,
-        socket: WebSocketProtocol,
-        channel: str,
-        message: Mapping[str, Any],
-        previous: asyncio.Task[None] | None,
-    ) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
-        try:
-            await self.layer.send(channel, message)
-        except ChannelFull:
-            if channel == "websocket.disconnect":
-                self.log.warning("%s is full: the close of %s goes unreported", channel, socket)
-            else:
-                self.log.warning("%s is full: closing %s with 1013", channel, socket.reply_channel)
-                socket.close(1013)
-        except MessageTooLarge as exc:
-            self.log.warning("%s: %s; closing with 1009", socket.reply_channel, exc)
+    def _not_sent(self, socket: WebSocketProtocol, channel: str, error: Exception) -> None:
+        """A message of ``socket`` could not be put on the layer (its flow drops what was
+        queued behind it): the socket is answered as the contract says. A full channel
+        fails the connect at once (new work is refused), and a later message only when
+        the channel stayed full for the flow's whole wait."""
+        if channel == "websocket.disconnect":
+            self.log.warning("%s: the close of %s goes unreported (%s)", channel, socket, error)
+            return
+        if channel == "websocket.connect":
+            socket.connect_sent = False  # no consumer heard of it: no disconnect either
+        if isinstance(error, ChannelFull):
+            answer = "refusing with 503" if socket.connecting else "closing with 1013"
+            self.log.warning("%s is full: %s %s", channel, answer, socket.reply_channel)
+            socket.close(1013)  # a handshake still pending is refused with 503
+        elif isinstance(error, MessageTooLarge):
+            self.log.warning("%s: %s; closing with 1009", socket.reply_channel, error)
             socket.close(1009)
-        except (LayerUnavailable, OSError) as exc:
+        elif isinstance(error, (LayerUnavailable, OSError)):
             self.log.error(
-                "layer unreachable (%s): closing %s with 1011", exc, socket.reply_channel
+                "layer unreachable (%s): closing %s with 1011", error, socket.reply_channel
             )
             socket.close(1011)
-        finally:
-            if socket.sent_tail is asyncio.current_task():
-                socket.sent_tail = None  # idle sockets keep no finished task alive
+        else:
+            self.log.error(
+                "%s: a message for %s cannot be sent; closing with 1011",
+                socket.reply_channel,
+                channel,
+                exc_info=error,
+            )
+            socket.close(1011)
 
     def _warn_layer_limit(self) -> None:
         if self.config.ws_max_message > self.layer.max_message_size:
