@@ -7,7 +7,10 @@ has ended, it runs; otherwise the layer **parks** it. The worker that ends *n - 
 (:meth:`OrderBook.end`) gets the parked *n* back and runs it next, so a group moves from
 worker to worker without any of them waiting. A parked message whose predecessor never
 ends (its worker was killed) is handed out by :meth:`OrderBook.release` once
-``order_timeout`` has passed, and the group goes on without the lost message.
+``order_timeout`` has passed, and the group goes on without the lost message. Every
+message parked then was sent after the lost ones, so on a first-in first-out channel
+any number below it that is still missing was taken by the dead worker too: the group
+skips those at once instead of waiting ``order_timeout`` for each.
 
 The same records drive backpressure: an interface that has sent *k* messages of a
 connection asks to be woken when *k - window* have ended (:meth:`OrderBook.wait`);
@@ -40,6 +43,8 @@ class _Group:
     due: float = 0.0  # when the oldest parked message is released anyway
     wake: int | None = None
     touched: float = 0.0
+    #: After a release: numbers below this that never came were lost with their worker.
+    lost_below: int = -1
 
 
 class OrderBook:
@@ -80,6 +85,12 @@ class OrderBook:
         if wake:
             state.wake = None
         following = state.parked.pop(state.done + 1, None)
+        if following is None and state.done < state.lost_below and state.parked:
+            # Recovering: what is missing below ``lost_below`` went with a dead worker.
+            seq = min(state.parked)
+            if seq <= state.lost_below:
+                state.done = seq - 1
+                following = state.parked.pop(seq)
         if following is not None and state.parked:
             state.due = now + self.timeout
         return following, wake
@@ -92,6 +103,7 @@ class OrderBook:
             if state.parked and state.due <= now:
                 seq = min(state.parked)
                 state.done = seq - 1
+                state.lost_below = max(state.parked)
                 released.append((group, state.parked.pop(seq)))
                 state.due = now + self.timeout
         return released

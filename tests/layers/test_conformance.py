@@ -340,3 +340,22 @@ async def test_heartbeats_tell_who_is_alive_until_they_lapse_or_stop(layer):
         while await layer.alive("worker"):  # noqa: ASYNC110 - w1 lapses on the layer's clock
             await asyncio.sleep(0.05)
     assert await layer.alive("interface") == [{"name": "i1"}]
+
+
+async def test_after_a_release_what_a_dead_worker_took_is_skipped_at_once(make_layer):
+    """A dead worker held 0, 2 and 4 of a group; 1, 3 and 5 were parked by others. One
+    order_timeout releases 1, then 3 and 5 follow as soon as each predecessor ends."""
+    layer = make_layer(order_timeout=0.2)
+    group = await group_of(layer)
+    for n in (1, 3, 5):
+        assert not await layer.order_begin(group, n, "test.g", {"n": n})
+    released = []
+    async with asyncio.timeout(5):
+        while not released:
+            released = await layer.order_release()
+            await asyncio.sleep(0.05)
+    assert released == [(group, ("test.g", {"n": 1}))]
+    assert await layer.order_end(group, 1) == (("test.g", {"n": 3}), False)
+    assert await layer.order_end(group, 3) == (("test.g", {"n": 5}), False)
+    assert await layer.order_end(group, 5) == (None, False)
+    assert not await layer.order_begin(group, 7, "test.g", {"n": 7})  # recovery is over

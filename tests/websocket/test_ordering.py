@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 APP = "ordering_app:routes"
 END = "end"
 #: Longest wait for one echo: a socket whose worker was killed waits for the layer to
-#: give up on each lost message (order_timeout apiece) before its group goes on.
+#: release its group (order_timeout) before it goes on.
 RECV_TIMEOUT = 30.0
 
 
@@ -146,10 +146,8 @@ async def test_fifty_sockets_on_four_workers_get_every_echo_in_order(
 async def test_a_worker_killed_mid_run_loses_little_and_breaks_no_order(
     gateways_process, redis_layer_url
 ):
-    # The layer gives up on a lost message after 2 s (default 30 s) so groups go on soon.
-    # A group goes on one lost message at a time: one whose messages the killed worker
-    # held several of, interleaved with ones parked in the layer, takes one order_timeout
-    # for each (seen: up to 8, so the last sockets finish 12-20 s after the kill).
+    # The layer releases a stalled group after 2 s (default 30 s) so groups go on soon;
+    # what else the killed worker held of that group is skipped at once after that.
     url = redis_layer_url + "?order_timeout=2"
     served, workers = await start(gateways_process, url, workers=4)
     frames, count = 200, 50

@@ -232,7 +232,8 @@ return redis.call('HDEL', KEYS[2], ARGV[1], 'n:' .. ARGV[1])
 #
 # A group's record is the hash ``{prefix}o:{group}`` on the shard of the group's own
 # inbox: ``d`` the last message that ended, ``w`` the message whose end wakes the
-# interface, ``n`` how many are parked, ``p:<seq>`` a parked message (channel \0 data).
+# interface, ``n`` how many are parked, ``p:<seq>`` a parked message (channel \0 data),
+# ``l`` after a release: missing numbers below it went with a dead worker (skipped).
 # ``{prefix}od`` (per shard) scores the groups with parked messages by when the oldest
 # is released anyway.
 
@@ -277,6 +278,22 @@ if w and done >= tonumber(w) then
 end
 local field = 'p:' .. (done + 1)
 local following = redis.call('HGET', record, field)
+local lost_below = tonumber(redis.call('HGET', record, 'l') or '-1')
+if not following and done < lost_below then
+  -- recovering after a release: what is missing below 'l' went with a dead worker
+  local lowest = nil
+  for _, name in ipairs(redis.call('HKEYS', record)) do
+    if string.sub(name, 1, 2) == 'p:' then
+      local seq = tonumber(string.sub(name, 3))
+      if not lowest or seq < lowest then lowest = seq end
+    end
+  end
+  if lowest and lowest <= lost_below then
+    field = 'p:' .. lowest
+    following = redis.call('HGET', record, field)
+    redis.call('HSET', record, 'd', lowest - 1)
+  end
+end
 if not following then return {wake} end
 redis.call('HDEL', record, field)
 if redis.call('HINCRBY', record, 'n', -1) > 0 then
@@ -298,16 +315,18 @@ local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, group in ipairs(due) do
   local record = ARGV[1] .. group
-  local lowest = nil
+  local lowest, highest = nil, nil
   for _, field in ipairs(redis.call('HKEYS', record)) do
     if string.sub(field, 1, 2) == 'p:' then
       local seq = tonumber(string.sub(field, 3))
       if not lowest or seq < lowest then lowest = seq end
+      if not highest or seq > highest then highest = seq end
     end
   end
   if lowest then
     table.insert(out, group)
     table.insert(out, redis.call('HGET', record, 'p:' .. lowest))
+    redis.call('HSET', record, 'l', highest)
     redis.call('HDEL', record, 'p:' .. lowest)
     if lowest - 1 > done_of(record) then redis.call('HSET', record, 'd', lowest - 1) end
   end
