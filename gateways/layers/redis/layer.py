@@ -416,7 +416,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if keys:
                 values = await shard.call(b"MGET", *keys)
                 records.extend(msgpack.unpackb(v, raw=False) for v in values if v is not None)
-        return records
+        return sorted(records, key=lambda record: str(record.get("name")))
 
     # -- message groups (the records of gateways.layers.ordering, kept in Redis) ----------
 
