@@ -161,15 +161,18 @@ def print_plugins(plugins: PluginHost, as_json: bool) -> None:
             print(f"  {option['flag'] or option['file']:<24} {option['help']}")
 
 
-def configure_logging(level: str) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ConfigError(f"--log-level: expected debug, info, warning or error, got {level!r}")
-    logging.basicConfig(
-        level=numeric,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(settings: Settings) -> None:
+    """``--log-level`` and ``--log-format``, or ``--log-config`` instead (gateways/logs.py);
+    with a file, only a ``--log-level`` given explicitly overrides it."""
+    from gateways import logs
+
+    level = settings["log_level"]
+    if settings.get("log_config") and settings.sources.get("log_level") == "default":
+        level = None
+    try:
+        logs.setup(level, settings.get("log_format") or "text", settings.get("log_config"))
+    except ConfigError as exc:
+        raise ConfigError(named_source(str(exc), settings)) from None
 
 
 def run(argv: Sequence[str]) -> int:
@@ -185,7 +188,7 @@ def run(argv: Sequence[str]) -> int:
         print_plugins(plugins, args.json)
         return 0
     settings = settle(plugins, args.command, args)
-    configure_logging(settings["log_level"])
+    configure_logging(settings)
     if args.command == "status":
         from gateways import runner
 
@@ -197,12 +200,18 @@ def run(argv: Sequence[str]) -> int:
         raise ConfigError(
             "worker needs an APP: give module:attribute, GATEWAYS_APP, or app in --config"
         )
+    if settings.get("reload"):
+        from gateways.reload import run_reloading  # the child loads the app, not this one
+
+        if args.command == "serve":
+            check_interfaces(plugins, settings["plugin"])  # a usage error, not a child's
+        return run_reloading(argv, settings["reload_dir"], settings["grace"])
     routing = load_app(spec)
     from gateways import runner
 
     if args.command == "serve":
         check_interfaces(plugins, settings["plugin"])
-        return runner.serve(settings, plugins, routing)
+        return runner.serve(settings, plugins, routing, spec)
     assert routing is not None
     return runner.work(settings, plugins, routing)
 

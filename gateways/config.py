@@ -320,6 +320,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"--config: no such file {os.fspath(path)!r}") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"--config {os.fspath(path)}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {os.fspath(path)}: not valid TOML: {exc}") from None
 

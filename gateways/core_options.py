@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateways.config import Option, positive
+from gateways.config import Option, port, positive
 from gateways.hookspecs import hookimpl
+from gateways.logs import log_format
 
 BOTH = ("serve", "worker")
 EVERY = ("serve", "worker", "status")
@@ -69,11 +70,68 @@ def gateways_options() -> Sequence[Option]:
             commands=EVERY,
         ),
         Option(
+            "log_format",
+            "text, or json: one JSON object a line",
+            type=log_format,
+            default="text",
+            metavar="FORMAT",
+            commands=EVERY,
+        ),
+        Option(
+            "log_config",
+            "logging config file (dictConfig in .json/.toml/.yaml, else fileConfig INI), "
+            "applied instead of the built-in set-up",
+            metavar="FILE",
+            commands=EVERY,
+        ),
+        Option(
+            "reload",
+            "restart when a .py file changes (development only)",
+            type=bool,
+            default=False,
+            commands=BOTH,
+        ),
+        Option(
+            "reload_dir",
+            "directory --reload watches (repeatable; default: the current directory)",
+            multiple=True,
+            metavar="DIR",
+            commands=BOTH,
+        ),
+        Option(
+            "metrics_port",
+            "serve Prometheus /metrics, /ready and /live on this port (0: any free port)",
+            type=port,
+            metavar="PORT",
+            commands=BOTH,
+        ),
+        Option(
+            "metrics_bind",
+            "address of the metrics port",
+            default="127.0.0.1",
+            metavar="HOST",
+            commands=BOTH,
+        ),
+        Option(
             "max_age",
             "a channel whose oldest message waited longer is a problem",
             type=positive(float),
             default=10.0,
             metavar="SECONDS",
+            commands=("status",),
+        ),
+        Option(
+            "web",
+            "serve a live status page on this port (0: any free port)",
+            type=port,
+            metavar="PORT",
+            commands=("status",),
+        ),
+        Option(
+            "web_bind",
+            "address of the status page",
+            default="127.0.0.1",
+            metavar="HOST",
             commands=("status",),
         ),
     ]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateways import metrics
 from gateways.layers.base import BaseChannelLayer
 
 log = logging.getLogger("gateways.heartbeat")
@@ -43,7 +44,10 @@ async def beat(
     name = record()["name"]
     while not stopping.is_set():
         try:
-            await layer.heartbeat(kind, name, {**record(), "seen": time.time()}, 3 * every)
+            now = {**record(), "seen": time.time()}
+            sent = time.perf_counter()
+            await layer.heartbeat(kind, name, now, 3 * every)
+            metrics.LAYER_SECONDS.observe(time.perf_counter() - sent)  # the round trip
         except (ConnectionError, OSError) as exc:
             log.debug("no heartbeat for %s (%s)", name, exc)
         with contextlib.suppress(TimeoutError):

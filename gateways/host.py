@@ -14,10 +14,13 @@ from types import SimpleNamespace
 from typing import Any, Protocol, runtime_checkable
 
 from gateways.config import Settings
+from gateways.health import wait_for_layer
 from gateways.heartbeat import beat, identity
 from gateways.interface import Interface as _Interface  # gateways.host.Interface: see __getattr__
 from gateways.layers.base import BaseChannelLayer
+from gateways.monitor import of_host
 from gateways.plugins import PluginHost, gather_results
+from gateways.pool import WorkerPool
 from gateways.routing import Routing
 from gateways.worker import Worker
 
@@ -81,7 +84,7 @@ class InterfaceHost:
         self.routing = routing
         self.selected = selected
         self.interfaces: list[InterfaceLike] = []
-        self.workers = [self._worker(i) for i in range(workers)]
+        self.pool = WorkerPool(self._worker, workers)
         self._stop = asyncio.Event()
         self._states: dict[str, SimpleNamespace] = {}
         self._identity = identity("serve")
@@ -113,6 +116,17 @@ class InterfaceHost:
             name=f"worker-{index + 1}",
         )
 
+    @property
+    def workers(self) -> list[Worker]:
+        """The embedded workers running now (a restart replaces them)."""
+        return self.pool.workers
+
+    def restart_workers(self, routing: Routing) -> list[Worker]:
+        """Fresh embedded workers on ``routing`` (SIGHUP, :mod:`gateways.restart`); those
+        they replace finish their messages in flight."""
+        self.routing = routing
+        return self.pool.restart()
+
     def stop(self) -> None:
         """Begin a graceful stop (what SIGTERM and SIGINT do)."""
         self._stop.set()
@@ -122,26 +136,30 @@ class InterfaceHost:
         for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
             self.interfaces.extend(built or ())
         started: list[InterfaceLike] = []
+        monitor = of_host(self, self._stop)  # --metrics-port: /metrics, /ready, /live
         try:
             for interface in self.interfaces:
                 await interface.start()
                 started.append(interface)
+            await monitor.start()
         except BaseException:
             await asyncio.gather(*(i.drain(0) for i in started), return_exceptions=True)
             await self.layer.close()
             raise
-        worker_tasks = [asyncio.create_task(w.run(grace), name=w.name) for w in self.workers]
+        worker_tasks = [asyncio.create_task(self.pool.run(grace))] if self.workers else []
         await gather_results(self.hook.gateways_host_started(host=self))
         beating = asyncio.create_task(beat(self.layer, "interface", self.record, self._stop))
-        log.info(
-            "gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces"
-        )
+        if await wait_for_layer(self.layer, "serve", self._stop):  # "ready" means it
+            log.info(
+                "gateways ready: %s", ", ".join(i.name for i in self.interfaces) or "no interfaces"
+            )
         stopper = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stopper, *worker_tasks], return_when=asyncio.FIRST_COMPLETED)
         crashed = [t for t in done if t is not stopper]
         self._stop.set()
         await self._stop_within(grace, worker_tasks)
         await beating
+        await monitor.close()
         stopper.cancel()
         await self.layer.close()
         for task in crashed:
@@ -156,9 +174,9 @@ class InterfaceHost:
         log.info("gateways stopping (grace %gs)", grace)
         await gather_results(self.hook.gateways_host_stopping(host=self, grace=grace))
         await asyncio.gather(*(i.drain(max(0.0, deadline - loop.time())) for i in self.interfaces))
-        for worker in self.workers:
-            worker.stop(grace=max(0.0, deadline - loop.time()))
+        self.pool.stop(grace=max(0.0, deadline - loop.time()))
         await asyncio.gather(*worker_tasks, return_exceptions=True)
+        await self.pool.stopped()
 
     def record(self) -> dict[str, Any]:
         """This process's heartbeat: its interfaces, what they produce, their open work."""

@@ -41,6 +41,7 @@ from gateways.config import (
     positive,
 )
 from gateways.flow import Flow
+from gateways.health import NoWorkerNotice
 from gateways.hookspecs import hookimpl, hookspec
 from gateways.host import Host, InterfaceLike
 from gateways.interface import Interface, ReplyCallback, StartFailed
@@ -48,6 +49,7 @@ from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.receiving import receive_forever
 from gateways.message import Message
+from gateways.metrics import Tally, Timing, channel_label, counting
 from gateways.plugins import ChannelSpec
 
 __all__ = [
@@ -62,13 +64,18 @@ __all__ = [
     "LayerUnavailable",
     "Message",
     "MessageTooLarge",
+    "NoWorkerNotice",
     "Option",
     "Options",
     "ReplyCallback",
     "Settings",
     "StartFailed",
+    "Tally",
+    "Timing",
     "boolean",
     "byte_size",
+    "channel_label",
+    "counting",
     "hookimpl",
     "hookspec",
     "host_port",

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from gateways.config import ConfigError, Settings
+from gateways.interface import StartFailed
 from gateways.layers import get_layer
 from gateways.layers.base import BaseChannelLayer
+from gateways.monitor import of_worker
 from gateways.plugins import PluginHost
+from gateways.restart import on_hangup, restart_serve_workers, stop_worker
 from gateways.routing import Routing
-from gateways.worker import Worker
+from gateways.worker import Worker, select_channels
 
 log = logging.getLogger("gateways")
 
@@ -41,6 +45,22 @@ def build_layer(settings: Settings, plugins: PluginHost) -> BaseChannelLayer:
         raise settings.error("layer", f"{settings['layer']}: {exc}") from None
 
 
+def check_channels(settings: Settings, routing: Routing) -> None:
+    """``--only-channels``/``--exclude-channels`` that leave a worker nothing to receive
+    are a usage error, found before anything starts."""
+    only, exclude = settings.get("only_channels") or (), settings.get("exclude_channels") or ()
+    if select_channels(routing.channels, only, exclude):
+        return
+    if not routing.channels:
+        raise ConfigError("the APP's routes consume no channel: a worker would receive nothing")
+    given = [f"--only-channels {g!r}" for g in only]
+    given += [f"--exclude-channels {g!r}" for g in exclude]
+    raise ConfigError(
+        f"no channel left to receive on after {' '.join(given)} (the routes consume "
+        f"{', '.join(sorted(routing.channels))})"
+    )
+
+
 def embedded_workers(settings: Settings, layer: BaseChannelLayer, has_app: bool) -> int:
     """Workers ``serve`` runs itself: by default one on a process-local layer, else none."""
     workers = settings.get("workers")
@@ -57,8 +77,11 @@ def embedded_workers(settings: Settings, layer: BaseChannelLayer, has_app: bool)
     return workers
 
 
-def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> int:
-    """Run interfaces (and embedded workers) on Twisted's asyncio reactor until stopped."""
+def serve(
+    settings: Settings, plugins: PluginHost, routing: Routing | None, spec: str | None = None
+) -> int:
+    """Run interfaces (and embedded workers) on Twisted's asyncio reactor until stopped;
+    SIGHUP restarts the embedded workers on ``spec`` re-imported (gateways/restart.py)."""
     from gateways.reactor import install_asyncio_reactor
 
     loop = install_asyncio_reactor()
@@ -73,6 +96,8 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
 
     layer = build_layer(settings, plugins)
     workers = embedded_workers(settings, layer, routing is not None)
+    if workers and routing is not None:
+        check_channels(settings, routing)
     host = InterfaceHost(settings, plugins, layer, routing, settings["plugin"], workers)
     outcome: list[int] = []
 
@@ -85,6 +110,7 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
 
     def start() -> None:
         on_stop_signals(loop, host.stop)
+        on_hangup(loop, lambda: restart_serve_workers(host, spec))
         done = Deferred.fromFuture(asyncio.ensure_future(host.run()))
         done.addErrback(failed)
         done.addBoth(lambda _: reactor.stop())
@@ -96,6 +122,7 @@ def serve(settings: Settings, plugins: PluginHost, routing: Routing | None) -> i
 
 def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
     """Run one worker process (no reactor, no listeners) until SIGTERM."""
+    check_channels(settings, routing)
     layer = build_layer(settings, plugins)
     if layer.process_local:
         raise ConfigError(
@@ -115,12 +142,20 @@ def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
 
     async def main() -> None:
         on_stop_signals(asyncio.get_running_loop(), worker.stop)
+        on_hangup(asyncio.get_running_loop(), stop_worker(worker.stop))
+        monitor = of_worker(settings, worker)  # --metrics-port: /metrics, /ready, /live
         try:
+            await monitor.start()
             await worker.run(settings["grace"])
         finally:
+            await monitor.close()
             await layer.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StartFailed as exc:
+        log.error("worker failed: %s", exc)
+        return 1
     return 0
 
 
@@ -128,6 +163,8 @@ def status(settings: Settings, plugins: PluginHost, as_json: bool, watch: bool) 
     """Print what the layer says; 1 when it shows a problem (a health check), else 0."""
     from gateways.status import collect, render
 
+    if settings["web"] is not None and (as_json or watch):
+        raise ConfigError("--web shows the figures in a browser: leave out --json and --watch")
     layer = build_layer(settings, plugins)
     if layer.process_local:
         raise ConfigError(
@@ -135,14 +172,24 @@ def status(settings: Settings, plugins: PluginHost, as_json: bool, watch: bool) 
             "`gateways serve` process; give the shared layer (--layer redis://...), or read "
             "serve's own figures with --metrics-port"
         )
+    if settings["web"] is not None:
+        from gateways.status_web import run_page
+
+        return run_page(layer, settings)
 
     async def look() -> int:
         try:
             while True:
-                report = await collect(layer, settings["max_age"])
-                print(render(report, as_json), flush=True)
-                if not watch:
-                    return 1 if report["problems"] else 0
+                try:
+                    report = await collect(layer, settings["max_age"])
+                except (ConnectionError, OSError) as exc:  # unhealthy: one line, exit 1
+                    print(f"gateways: layer unreachable: {exc}", file=sys.stderr, flush=True)
+                    if not watch:
+                        return 1
+                else:
+                    print(render(report, as_json), flush=True)
+                    if not watch:
+                        return 1 if report["problems"] else 0
                 await asyncio.sleep(2.0)
                 print()
         finally:

@@ -19,8 +19,11 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
+from time import perf_counter
 from typing import Any, NamedTuple
 
+from gateways import metrics
+from gateways.health import wait_for_layer
 from gateways.heartbeat import beat, identity
 from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull
@@ -101,12 +104,13 @@ class Worker:
                 f"{self.name}: no channel left to receive on (routes consume "
                 f"{sorted(self.routing.channels)}; check --only-channels/--exclude-channels)"
             )
-        log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
+        if await wait_for_layer(self.layer, self.name, self._stopping):  # ready: it answers
+            log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
         loop = asyncio.get_running_loop()
         releaser = loop.create_task(self._release_loop())
         beating = loop.create_task(beat(self.layer, "worker", self.record, self._stopping))
         try:
-            await self._receive_loop()
+            await self._receive_until_stopped()
         finally:
             self._stopping.set()  # also when the loop failed: the heartbeat ends with it
             releaser.cancel()
@@ -134,6 +138,22 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    async def _receive_until_stopped(self) -> None:
+        """The receive loop, cancelled as soon as :meth:`stop` is called. Receives are
+        cancel-safe (what a cancelled receive took goes back to its queue), so a stop
+        neither waits for a pending receive to time out (the grace is the whole budget)
+        nor takes messages after it (a restart's fresh workers get them)."""
+        receiving = asyncio.ensure_future(self._receive_loop())
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([receiving, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            receiving.cancel()  # a no-op once it ended
+            await asyncio.wait([receiving])
+        if not receiving.cancelled():
+            receiving.result()  # why the loop ended on its own
 
     async def _receive_loop(self) -> None:
         # A slot is taken before each receive: a busy worker leaves messages to others.
@@ -182,6 +202,8 @@ class Worker:
         if not isinstance(seq, int) or self.layer.durable[channel]:
             seq = None  # durable channels keep their own (at least once) rules
         before = self._tails.get(key) if key else None
+        if metrics.ON:
+            metrics.RECEIVED.inc(metrics.channel_label(channel))
         work = self._handle(channel, content, before, key, seq, released)
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -269,6 +291,7 @@ class Worker:
 
     async def _run(self, channel: str, content: dict[str, Any]) -> None:
         message = Message(channel, content, self.layer)
+        started = perf_counter()
         try:
             found = self.routing.match(channel, content)
             if found is None:
@@ -276,8 +299,12 @@ class Worker:
             else:
                 await self._run_consumer(found[0], message, found[1])
             self.handled += 1
+            if metrics.ON:
+                metrics.consumed(channel, perf_counter() - started, ok=True)
         except Exception as exc:
             self.failed += 1
+            if metrics.ON:
+                metrics.consumed(channel, perf_counter() - started, ok=False)
             log.exception("consumer failed on %s (%r)", channel, message)
             await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
         # Not reached when cancelled: an unfinished durable message is delivered again.

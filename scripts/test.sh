@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers for the tests: Redis, IRC servers (ngircd; InspIRCd + Anope services for
-# SASL/NickServ), an SMTP test client (Debian packages).
+# SASL/NickServ), an SMTP test client, a headless browser for the status page (Debian packages).
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
-for pair in redis-server:redis-server ngircd:ngircd inspircd:inspircd anope:anope swaks:swaks; do
+for pair in redis-server:redis-server ngircd:ngircd inspircd:inspircd anope:anope swaks:swaks \
+        chromium:chromium chromedriver:chromium-driver; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
 done
 if ((${#missing[@]})); then

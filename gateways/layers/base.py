@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 
+from gateways import metrics
 from gateways.layers.errors import ChannelFull, MessageTooLarge
 from gateways.layers.observing import ChannelFigures, Heartbeats
 from gateways.layers.ordering import OrderBook
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 100
+#: Default ``max_message_size``: room for an ``email.receive`` of the email plugin's
+#: default 10 MiB mail (the raw mail plus its decoded parts, about twice its size).
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 _CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+(![a-zA-Z\d\-_.]*)?$")
 _GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
 
@@ -118,7 +122,7 @@ class BaseChannelLayer:
         capacity: int = 100,
         channel_capacity: Mapping[str, int] | None = None,
         inbox_capacity: int = 10_000,
-        max_message_size: int = 1024 * 1024,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         durable_channels: Iterable[str] = (),
         order_timeout: float = 30.0,
     ) -> None:
@@ -126,7 +130,8 @@ class BaseChannelLayer:
         for setting, value in (*positives, ("order_timeout", order_timeout)):
             if not value > 0:
                 raise ValueError(f"layer setting {setting} must be positive, got {value!r}")
-        for setting, size in (("capacity", capacity), ("inbox_capacity", inbox_capacity)):
+        sizes = (("capacity", capacity), ("inbox_capacity", inbox_capacity))
+        for setting, size in (*sizes, ("max_message_size", max_message_size)):
             if not size > 0:
                 raise ValueError(f"layer setting {setting} must be positive, got {size!r}")
         self.expiry = float(expiry)
@@ -189,7 +194,16 @@ class BaseChannelLayer:
 
     async def send(self, channel: str, message: Mapping[str, Any]) -> None:
         validate_channel_name(channel)
-        await self._send(channel, self.serialize(message))
+        try:
+            await self._send(channel, self.serialize(message))
+        except ChannelFull:
+            metrics.refused(channel, "channel_full")
+            raise
+        except MessageTooLarge:
+            metrics.refused(channel, "too_large")
+            raise
+        if metrics.ON:
+            metrics.SENT.inc(metrics.channel_label(channel))
 
     async def receive(
         self, channels: Iterable[str], timeout: float | None = None

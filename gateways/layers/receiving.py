@@ -14,6 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from gateways import metrics
+from gateways.health import ping
 from gateways.layers.base import BaseChannelLayer
 
 log = logging.getLogger("gateways.layers")
@@ -45,6 +47,11 @@ async def receive_forever(
     while stopping is None or not stopping.is_set():
         names = fixed if fixed is not None else list(channels())  # type: ignore[operator]
         try:
+            if backoff:  # a quick round trip first: a blocking receive may wait long
+                await ping(layer, names[0] if names else "gateways.ping")
+                backoff = 0.0
+                log.info("%s: layer reachable again", name)
+                metrics.RECONNECTS.inc()
             found: Sequence[tuple[str, dict[str, Any]] | tuple[None, None]]
             if room is None:
                 found = [await layer.receive(names, timeout)]
@@ -55,7 +62,6 @@ async def receive_forever(
             log.warning("%s: layer unreachable (%s); retrying in %.1fs", name, exc, backoff)
             await _pause(backoff, stopping)
             continue
-        backoff = 0.0
         for channel, message in found:
             if channel is not None and message is not None:
                 yield channel, message

@@ -113,3 +113,61 @@ def test_main_returns_2_in_process(capsys):
 def test_version(argv):
     done = gateways(*argv)
     assert done.returncode == 0 and done.stdout.startswith("gateways ")
+
+
+# -- usage mistakes: exit 2 and one line, never a traceback ---------------------------
+
+UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing is ever asked of it: the mistakes come first
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["worker", "core_app:routes", "--layer", UNREACHABLE, "--only-channels", "foo.*"],
+            "no channel left to receive on after --only-channels 'foo.*' "
+            "(the routes consume line.receive)",
+        ),
+        (
+            ["worker", "core_app:routes", "--layer", UNREACHABLE, "--exclude-channels", "*"],
+            "no channel left to receive on after --exclude-channels '*'",
+        ),
+        (
+            ["serve", "core_app:routes", "--plugin", "lineproto.plugin", "--only-channels", "x"],
+            "no channel left to receive on after --only-channels 'x'",
+        ),
+        (["worker", "--layer", UNREACHABLE], "worker needs an APP"),
+        (["worker", "core_app", "--layer", UNREACHABLE], "APP core_app: expected module:attribute"),
+        (["worker", "core_app:nope", "--layer", UNREACHABLE], "has no attribute 'nope'"),
+        (["worker", "core_app:routes", "--layer", "redis//h"], "must look like SCHEME://"),
+        (["worker", "core_app:routes", "--layer", "redis"], "must look like SCHEME://"),
+        (["worker", "core_app:routes", "--layer", "redis://h:99999/0"], "bad host:port"),
+        (["worker", "core_app:routes", "--layer", "redis://h:x/0"], "bad port"),
+        (["worker", "core_app:routes", "--layer", "redis://[::1/0"], "Invalid IPv6 URL"),
+        (["worker", "core_app:routes", "--layer", "redis://h/abc"], "must be a database number"),
+        (["worker", "core_app:routes", "--layer", "redis://h/0?capacity=x"], "capacity"),
+        (["worker", "core_app:routes", "--layer", "redis://h/0?nope=1"], "setting(s) nope"),
+        (
+            ["worker", "core_app:routes", "--layer", "redis://h/0?max_message_size=-1"],
+            "max_message_size must be positive",
+        ),
+        (
+            ["worker", "core_app:routes", "--layer", "rediss://h/0?ssl_ca_certs=/no/such.pem"],
+            "ssl_ca_certs: no such file '/no/such.pem'",
+        ),
+        (["worker", "core_app:routes", "--config", "/"], "--config /: Is a directory"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_usage_mistakes_exit_2_with_one_line(args, says):
+    done = gateways(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("gateways: error: ") and says in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_status_on_an_unreachable_layer_is_one_line_and_exit_1():
+    done = gateways("status", "--layer", UNREACHABLE)
+    assert done.returncode == 1
+    assert done.stderr.startswith("gateways: layer unreachable: "), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr

@@ -30,7 +30,7 @@ from gateways.routing import load_routing
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```", re.M | re.S)
-GATEWAYS = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?gateways\s+(serve|worker|plugins)\b")
+GATEWAYS = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?gateways\s+(serve|worker|status|plugins)\b")
 
 #: Python examples that need a project of the reader's own to import.
 NEEDS_USER_PROJECT = {"from mysite.wsgi import application"}
@@ -106,7 +106,8 @@ def commands(text: str) -> Iterator[str]:
 
 def gateways_argv(line: str, config: Path) -> list[str]:
     words = shlex.split(line[GATEWAYS.search(line).start() :].strip(" ;&|("))
-    argv = words[1:]
+    ends = [i for i, w in enumerate(words) if w in ("||", "&&", "|", ";")]  # `cmd || echo`
+    argv = words[1 : ends[0] if ends else None]
     for i in range(1, len(argv)):
         if argv[i - 1] == "--config":
             argv[i] = str(config)
@@ -125,9 +126,9 @@ def settle(argv: list[str]) -> None:
     plugins = get_plugin_host()
     cli._preload_plugins(plugins, argv)
     args = cli.build_parser(plugins).parse_args(argv)
-    if args.command in ("serve", "worker"):
+    if args.command in ("serve", "worker", "status"):
         settings = cli.settle(plugins, args.command, args)
-        assert args.command == "serve" or cli.app_spec(args, settings), "worker without APP"
+        assert args.command != "worker" or cli.app_spec(args, settings), "worker without APP"
 
 
 @pytest.mark.parametrize("block", params("sh"))

@@ -20,15 +20,17 @@ def test_defaults_to_localhost_and_database_0():
     assert [s.name for s in shards] == ["localhost:6379/0"]
 
 
-def test_tls_options_go_to_redis_py_and_layer_settings_are_typed():
+def test_tls_options_go_to_redis_py_and_layer_settings_are_typed(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")  # must exist: a missing file is a settings error
     layer = get_layer(
-        "rediss://h:6380/1?ssl_ca_certs=/ca.pem&visibility_timeout=5&batch=7"
+        f"rediss://h:6380/1?ssl_ca_certs={ca}&visibility_timeout=5&batch=7"
         "&encryption_keys=a,b&durable=jobs.*&channel_capacity=http.*:500"
     )
     assert layer.shards[0].name == "h:6380/1"
     endpoint = layer.shards[0].endpoint  # redis-py reads the URL's connection settings
     assert (endpoint.host, endpoint.port, endpoint.db) == ("h", 6380, 1)
-    assert endpoint.tls.ca_certs == "/ca.pem"
+    assert endpoint.tls.ca_certs == str(ca)
     assert (layer.visibility_ms, layer.batch) == (5000, 7)
     assert layer.durable["jobs.x"] and layer.capacities["http.request"] == 500
 

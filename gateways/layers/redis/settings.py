@@ -10,6 +10,7 @@ query apply to all of them::
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,18 @@ def _database(path: str, url: str) -> int:
     return int(text)
 
 
+#: Connection settings naming a file or folder that must be there.
+PATH_SETTINGS = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_files(connection: Mapping[str, Any]) -> None:
+    """A missing certificate file is a settings mistake, not an outage to wait out."""
+    for key in PATH_SETTINGS:
+        path = connection.get(key)
+        if isinstance(path, str) and not os.path.exists(path):
+            raise ValueError(f"{key}: no such file {path!r}")
+
+
 def parse_layer_url(url: str) -> tuple[list[ShardAddress], dict[str, Any]]:
     """The shards a URL names, and the keyword options its query carries."""
     parts = urlsplit(url)
@@ -94,6 +107,7 @@ def parse_layer_url(url: str) -> tuple[list[ShardAddress], dict[str, Any]]:
     database = _database(parts.path, url)
     options = layer_options_from_query(parts.query)
     connection = {k: options.pop(k) for k in list(options) if k in CONNECTION_SETTINGS}
+    _check_files(connection)
     query = f"?{urlencode(connection)}" if connection else ""
     credentials = f"{userinfo}@" if userinfo else ""
     shards = []

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
+from gateways_email.access import AccessSMTP
 from gateways_email.inbound import InboundHandler
 from gateways_email.options import EmailOptions
 from gateways_email.outbound import SEND_CHANNEL, Outbound
@@ -30,6 +31,18 @@ def quiet_aiosmtpd(ours: logging.Logger) -> None:
     logger = logging.getLogger("mail.log")
     if logger.level == logging.NOTSET and not ours.isEnabledFor(logging.DEBUG):
         logger.setLevel(logging.WARNING)
+
+
+#: What an ``email.receive`` holds beside the raw mail and its decoded parts (envelope,
+#: peer, message id, msgpack framing), with room to spare.
+RECEIVE_OVERHEAD = 64 * 1024
+
+
+def layer_size_for(mail_size: int) -> int:
+    """The layer ``max_message_size`` an ``email.receive`` of a ``mail_size`` mail needs:
+    the raw mail, plus its headers and transfer-decoded bodies (never larger than the
+    raw text they come from), plus the envelope."""
+    return 2 * mail_size + RECEIVE_OVERHEAD
 
 
 class EmailInterface(Interface):
@@ -79,7 +92,7 @@ class EmailInterface(Interface):
             kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
 
         def build() -> SMTP:
-            session = SMTP(self.handler, **kwargs)
+            session = AccessSMTP(self.handler, **kwargs)  # logs each transaction
             self.sessions.add(session)
             return session
 
@@ -110,14 +123,18 @@ class EmailInterface(Interface):
         await self.outbound.handle(channel, message)
 
     def warn_layer_limit(self) -> None:
+        """SIZE in EHLO should be what is accepted end to end: say so when the layer
+        would refuse (552) the ``email.receive`` of a mail that SIZE allows."""
         limit, size = self.layer.max_message_size, self.options.smtp_max_size
-        if size * 2 > limit:
+        needed = layer_size_for(size)
+        if needed > limit:
             self.log.warning(
                 "--smtp-max-size is %d bytes but the channel layer takes messages up to %d "
                 "(an email.receive carries the raw mail and its decoded parts): larger mail "
-                "gets 552; raise the layer's max_message_size to match",
+                "gets 552; raise the layer's max_message_size to %d, or lower --smtp-max-size",
                 size,
                 limit,
+                needed,
             )
 
     async def stop_accepting(self) -> None:

@@ -2,13 +2,20 @@
 
 ``host - - [10/Oct/2000:13:55:36 +0000] "GET /a?b HTTP/1.1" 200 2326 "referer" "agent"``
 The WebSocket plugin may log its handshakes here too (``HttpInterface.access_log``).
+
+With ``--log-format json`` each line is a JSON object instead, with the keys of the
+other JSON logs (``timestamp``, ``level``, ``logger``, ``message``: the combined line)
+and the request's fields: ``client``, ``method``, ``path``, ``protocol``, ``status``,
+``size``, ``referer``, ``user_agent``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from typing import IO
+from datetime import UTC, datetime
+from typing import IO, Any
 
 
 def _quote(value: bytes | str | None) -> str:
@@ -18,8 +25,13 @@ def _quote(value: bytes | str | None) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value else None
+
+
 class AccessLog:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, as_json: bool = False) -> None:
+        self.as_json = as_json
         self._stream: IO[str]
         if target == "-":
             self._stream, self._owned = sys.stdout, False
@@ -38,12 +50,34 @@ class AccessLog:
         agent: bytes | None = None,
     ) -> None:
         stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime())
-        self._stream.write(
+        line = (
             f'{host or "-"} - - [{stamp}] "{_quote(request_line)}" {status} '
-            f'{size or "-"} "{_quote(referer)}" "{_quote(agent)}"\n'
+            f'{size or "-"} "{_quote(referer)}" "{_quote(agent)}"'
         )
+        if self.as_json:
+            fields = {"client": host, "status": status, "size": size}
+            fields.update(referer=_text(referer), user_agent=_text(agent))
+            line = self._json(line, request_line, fields)
+        self._stream.write(line + "\n")
         if not self._owned:
             self._stream.flush()
+
+    @staticmethod
+    def _json(line: str, request_line: str, fields: dict[str, Any]) -> str:
+        method, _, target = request_line.partition(" ")
+        path, _, protocol = target.rpartition(" ")
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        entry = {
+            "timestamp": stamp,
+            "level": "INFO",
+            "logger": "gateways.http.access",
+            "message": line,
+            "method": method,
+            "path": path,
+            "protocol": protocol,
+            **fields,
+        }
+        return json.dumps(entry, ensure_ascii=False)
 
     def close(self) -> None:
         if self._owned:

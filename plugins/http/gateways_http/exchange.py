@@ -73,6 +73,7 @@ class Exchange:
         "close",
         "conn",
         "deadline",
+        "dispatched",
         "expect_continue",
         "head",
         "headers",
@@ -121,6 +122,7 @@ class Exchange:
         self.reply_channel = ""
         self.pump: BodyPump | None = None
         self.deadline = 0.0  # when a reply that has not begun is given up (503)
+        self.dispatched = 0.0  # when http.request went to the layer (loop time)
         self.upgrade = False  # asked for Connection: upgrade
         self.chunked = False
         self.close = False
@@ -241,6 +243,7 @@ class Exchange:
                 self.conn.server.options.http_timeout,
             )
             self.fail(503, "the application did not answer in time")
+            self.conn.server.no_worker.timed_out()  # says so once when no worker runs
 
     # -- the request body ------------------------------------------------------------
 

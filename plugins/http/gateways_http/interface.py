@@ -30,7 +30,8 @@ class HttpInterface(Interface):
         super().__init__(host)
         self.options = HttpOptions.read(host.settings)
         log_to = self.options.access_log
-        self.access_log = AccessLog(log_to) if log_to else None
+        as_json = host.settings.get("log_format") == "json"  # like the other logs
+        self.access_log = AccessLog(log_to, as_json) if log_to else None
         self.server = HttpServer(self.options, self, self.access_log)
         self.ports: list[Any] = []
 

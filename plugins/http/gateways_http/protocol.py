@@ -19,7 +19,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from gateways_http import writing
+from gateways_http import metrics, writing
 from gateways_http.body import CHUNK
 from gateways_http.exchange import DISPATCHED, FAILED, FINISHED, RECEIVING, RESPONDING, Exchange
 from gateways_http.handover import UpgradeWait
@@ -124,6 +124,7 @@ class HttpProtocol(Protocol):
             # break the order, so the connection simply ends.
             self.abort()
             return
+        metrics.RESPONSES.inc(refusal.status)
         self.write(simple_response(refusal.status, refusal.reason, close=True))
         self.transport.loseConnection()
 

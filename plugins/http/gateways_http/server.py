@@ -14,7 +14,15 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
-from gateways.plugin import ChannelFull, Interface, LayerUnavailable, MessageTooLarge
+from gateways.plugin import (
+    ChannelFull,
+    Interface,
+    LayerUnavailable,
+    MessageTooLarge,
+    NoWorkerNotice,
+    counting,
+)
+from gateways_http import metrics
 from gateways_http.accesslog import AccessLog
 from gateways_http.body import CHUNK
 from gateways_http.exchange import DISPATCHED, Exchange
@@ -57,6 +65,8 @@ class HttpServer(Factory):
         self.access_log = access_log
         self.loop = asyncio.get_running_loop()
         self.connections: set[HttpProtocol] = set()
+        #: Says once when requests time out and no worker receives http.request.
+        self.no_worker = NoWorkerNotice(self.layer, REQUEST_CHANNEL, interface.spawn, log)
         shortest = min(options.http_timeout, options.http_header_timeout, options.http_idle_timeout)
         self.sweep_interval = max(0.05, min(1.0, shortest / 10))
 
@@ -105,7 +115,8 @@ class HttpServer(Factory):
                 pump.push(body[CHUNK:])
                 body = body[:CHUNK]
         message = request_message(exchange, self.options, body, body_channel)
-        exchange.deadline = self.loop.time() + self.options.http_timeout
+        exchange.dispatched = now = self.loop.time()
+        exchange.deadline = now + self.options.http_timeout
         self.interface.spawn(self._send(exchange, message))
 
     async def _send(self, exchange: Exchange, message: dict[str, Any]) -> None:
@@ -127,6 +138,10 @@ class HttpServer(Factory):
         """The response is complete: replies for it are dropped from now on; log it."""
         if exchange.reply_channel:
             self.interface.forget(exchange.reply_channel)
+        if counting():
+            metrics.RESPONSES.inc(exchange.status)
+            if exchange.dispatched:
+                metrics.DURATION.observe(self.loop.time() - exchange.dispatched)
         if self.access_log is not None:
             self._log_access(exchange)
 

@@ -13,6 +13,8 @@ fails loudly when an autobahn release changes one of them).
 - ``autoPingTimeoutCall``: the pending "no pong in time" call, which autobahn cancels
   when a pong (or any frame) arrives or the connection is lost; :func:`ping_timeout_later`
   sets it again, for a socket whose reading is paused.
+- ``failHandshake``: every refused handshake goes through it (ours and autobahn's own
+  checks), so :meth:`AnswerLater.refusing` hears of each one, for the access log.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class AnswerLater(WebSocketServerProtocol):
         if self.handshake is not None:
             return  # frames sent before our answer wait in self.data; never re-parse them
         super().processHandshake()
+
+    def failHandshake(self, reason: str, code: int = 400, responseHeaders: Any = None) -> None:
+        self.refusing(code, reason)
+        super().failHandshake(reason, code, responseHeaders)
+
+    def refusing(self, status: int, reason: str) -> None:
+        """The handshake is being refused with HTTP ``status``; the answer follows."""
 
 
 def send_close(protocol: WebSocketServerProtocol, code: int) -> None:

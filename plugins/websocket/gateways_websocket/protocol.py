@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from autobahn.twisted.websocket import ConnectionDeny, WebSocketServerFactory
@@ -17,7 +18,7 @@ from autobahn.websocket.types import ConnectionRequest
 from gateways_http.upgrade import UpgradeRequest
 from twisted.internet.defer import Deferred
 
-from gateways_websocket import handshake
+from gateways_websocket import access, handshake
 from gateways_websocket._compat import (
     AnswerLater,
     ping_timeout_later,
@@ -37,6 +38,13 @@ log = logging.getLogger("gateways.websocket")
 #: reserved for reporting, never for the wire).
 SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013))
 NO_STATUS = 1005
+#: Why a handshake still pending is refused when its socket is closed with a code.
+_REFUSED_BY_CODE = {
+    1001: "server shutting down",
+    1009: "message too large",
+    1011: "server error",
+    1013: "channel full",
+}
 
 
 def sendable(code: int) -> bool:
@@ -81,17 +89,22 @@ class WebSocketProtocol(AnswerLater):
         self.connect_timer: asyncio.TimerHandle | None = None
         self.flow: Flow | None = None  # set once the socket has its reply channel
         self.reading_paused = False
+        self.started = time.monotonic()
+        self.refused = False
+        self.deny_detail: str | None = None  # for the access log: why, beyond the status
 
     # -- handshake -----------------------------------------------------------------------
 
     def onConnect(self, request: ConnectionRequest) -> Any:
         """Check policy, then answer later: the Deferred fires on the consumer's reply."""
         upgrade = self.upgrade
+        access.connecting(self)
         problem = handshake.header_problem(upgrade.headers)
         if problem:
             raise ConnectionDeny(400, problem)
         allowed = self.server.config.ws_allowed_origin
         if not handshake.origin_allowed(upgrade.headers, upgrade.scheme, allowed):
+            self.deny_detail = f"refused Origin {access.origin_of(self)}"
             raise ConnectionDeny(403, "origin not allowed")
         if self.server.draining:
             raise ConnectionDeny(503, "server shutting down")
@@ -141,10 +154,21 @@ class WebSocketProtocol(AnswerLater):
         if deferred is not None:
             deferred.callback(subprotocol)
 
-    def reject(self, status: int = 403, reason: str = "Access denied") -> None:
+    def reject(
+        self, status: int = 403, reason: str = "Access denied", detail: str | None = None
+    ) -> None:
+        """Refuse the pending handshake; ``detail`` says why in the access log only."""
         deferred = self._settle()
         if deferred is not None:
+            self.deny_detail = detail or self.deny_detail
             deferred.errback(ConnectionDeny(status, reason))
+
+    def refusing(self, status: int, reason: str) -> None:
+        self.refused = True
+        access.rejected(self, status, reason, self.deny_detail)
+
+    def onOpen(self) -> None:
+        access.accepted(self)
 
     # -- traffic -------------------------------------------------------------------------
 
@@ -196,14 +220,18 @@ class WebSocketProtocol(AnswerLater):
     def close(self, code: int = 1000) -> None:
         """Close with ``code`` (the handshake, when still pending, is refused instead)."""
         if self.connecting:
-            self.reject(500 if code == 1011 else 503 if code in (1001, 1013) else 403)
+            status = 500 if code == 1011 else 503 if code in (1001, 1013) else 403
+            self.reject(status, detail=_REFUSED_BY_CODE.get(code))
         elif self.state == self.STATE_OPEN:
             send_close(self, code)
             self.resume_reading()  # the peer's close frame must be read, behind its data
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._settle()
-        self.server.closed(self, NO_STATUS if code is None else code)
+        code = NO_STATUS if code is None else code
+        if not self.refused:
+            access.closed(self, code)
+        self.server.closed(self, code)
 
     def __repr__(self) -> str:
         return f"<WebSocketProtocol {self.reply_channel or '(no channel)'} {self.upgrade.path}>"

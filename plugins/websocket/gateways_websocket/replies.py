@@ -70,7 +70,7 @@ def _handshake(socket: WebSocketProtocol, message: Mapping[str, Any], code: int 
     opens = bool(message.get("accept")) or "text" in message or "bytes" in message
     if message.get("accept") is False or (code is not None and not opens):
         status = message.get("status") or (500 if code == 1011 else 403)
-        socket.reject(status, _phrase(status))
+        socket.reject(status, _phrase(status), "consumer refused")
         return False
     if opens:
         socket.accept(message.get("subprotocol"))

@@ -1,0 +1,1 @@
+"""The project that docs/deploying.md deploys (``app = "myproject.routing:routes"``)."""
