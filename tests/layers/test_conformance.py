@@ -287,18 +287,21 @@ async def test_groups_are_independent(layer):
     assert await layer.order_release() == []  # nothing is overdue
 
 
+async def released_after_timeout(layer) -> list:
+    """What ``order_release`` hands out once the layer's ``order_timeout`` has passed."""
+    async with asyncio.timeout(5):
+        while not (released := await layer.order_release()):  # noqa: ASYNC110 - layer clock
+            await asyncio.sleep(0.05)
+    return released
+
+
 async def test_a_lost_predecessor_releases_its_group_after_the_order_timeout(make_layer):
     layer = make_layer(order_timeout=0.2)
     group = await group_of(layer)
     # 0 was taken by a worker that died: 1 and 2 wait, then 1 is released (2 follows it).
     assert not await layer.order_begin(group, 2, "test.g", {"n": 2})
     assert not await layer.order_begin(group, 1, "test.g", {"n": 1})
-    released = []
-    async with asyncio.timeout(5):
-        while not released:
-            released = await layer.order_release()
-            await asyncio.sleep(0.05)
-    assert released == [(group, ("test.g", {"n": 1}))]
+    assert await released_after_timeout(layer) == [(group, ("test.g", {"n": 1}))]
     assert await layer.order_end(group, 1) == (("test.g", {"n": 2}), False)
     assert await layer.order_end(group, 2) == (None, False)
     assert await layer.order_release() == []
@@ -349,12 +352,7 @@ async def test_after_a_release_what_a_dead_worker_took_is_skipped_at_once(make_l
     group = await group_of(layer)
     for n in (1, 3, 5):
         assert not await layer.order_begin(group, n, "test.g", {"n": n})
-    released = []
-    async with asyncio.timeout(5):
-        while not released:
-            released = await layer.order_release()
-            await asyncio.sleep(0.05)
-    assert released == [(group, ("test.g", {"n": 1}))]
+    assert await released_after_timeout(layer) == [(group, ("test.g", {"n": 1}))]
     assert await layer.order_end(group, 1) == (("test.g", {"n": 3}), False)
     assert await layer.order_end(group, 3) == (("test.g", {"n": 5}), False)
     assert await layer.order_end(group, 5) == (None, False)
