@@ -93,6 +93,7 @@ class Interface:
         #: Messages of consumed channels being handled now.
         self.handling = 0
         self._work_loop_task: asyncio.Task[None] | None = None
+        self._stop_working = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -281,7 +282,12 @@ class Interface:
         """Consumed channels, taken only while a slot is free: a busy interface leaves
         its work in the layer (for another process) instead of piling it up here."""
         async for channel, message in receive_forever(
-            self.layer, self.channels, name=self.name, timeout=self.poll_seconds, room=self._room
+            self.layer,
+            self.channels,
+            name=self.name,
+            timeout=self.poll_seconds,
+            stopping=self._stop_working,
+            room=self._room,
         ):
             self.handling += 1
             self.spawn(self._handle_one(channel, message), f"{self.name} {channel}")
@@ -320,10 +326,13 @@ class Interface:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self.draining = True
-        if self._work_loop_task is not None:
-            self._work_loop_task.cancel()  # take no more work; receives are cancel-safe
+        # Take no more work: the loop ends after its current receive (never cancelled
+        # mid-receive, which could drop what a receive already took).
+        self._stop_working.set()
         await self.stop_accepting()
         await self._wait_quiet(deadline)
+        if self._work_loop_task is not None:
+            await asyncio.wait([self._work_loop_task], timeout=self.poll_seconds + 1)
         late = self.outstanding()
         if late:
             self.log.warning("%s: closing %d unfinished after %gs", self.name, late, grace)

@@ -47,8 +47,9 @@ def _ran(task: asyncio.Task[bool]) -> bool:
     return not task.cancelled() and task.exception() is None and task.result()
 
 
-#: How long one receive waits before the loop checks whether it should stop.
-POLL_SECONDS = 1.0
+#: How long one receive waits before the loop checks whether it should stop: short, so a
+#: stop costs little of the grace, without cancelling a receive that may hold messages.
+POLL_SECONDS = 0.25
 #: Longest pause between two looks for group messages released after a worker died.
 RELEASE_EVERY = 1.0
 
@@ -110,7 +111,7 @@ class Worker:
         releaser = loop.create_task(self._release_loop())
         beating = loop.create_task(beat(self.layer, "worker", self.record, self._stopping))
         try:
-            await self._receive_until_stopped()
+            await self._receive_loop()
         finally:
             self._stopping.set()  # also when the loop failed: the heartbeat ends with it
             releaser.cancel()
@@ -138,22 +139,6 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
-
-    async def _receive_until_stopped(self) -> None:
-        """The receive loop, cancelled as soon as :meth:`stop` is called. Receives are
-        cancel-safe (what a cancelled receive took goes back to its queue), so a stop
-        neither waits for a pending receive to time out (the grace is the whole budget)
-        nor takes messages after it (a restart's fresh workers get them)."""
-        receiving = asyncio.ensure_future(self._receive_loop())
-        stopped = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait([receiving, stopped], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            receiving.cancel()  # a no-op once it ended
-            await asyncio.wait([receiving])
-        if not receiving.cancelled():
-            receiving.result()  # why the loop ended on its own
 
     async def _receive_loop(self) -> None:
         # A slot is taken before each receive: a busy worker leaves messages to others.
