@@ -162,6 +162,8 @@ class Worker:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return  # a stopping worker takes nothing more: another one releases them
             try:
                 released = await self.layer.order_release()
             except (ConnectionError, OSError) as exc:
@@ -169,10 +171,22 @@ class Worker:
                 continue
             for group, (channel, content) in released:
                 log.warning("%s: %s: the message before is overdue; going on", self.name, group)
-                if channel in self.channels:
-                    self._start(channel, content, released=True)
-                else:  # its predecessor is marked ended: whoever takes it runs it at once
-                    await self.layer.send(channel, content)
+                await self._take_released(channel, content)
+
+    async def _take_released(self, channel: str, content: dict[str, Any]) -> None:
+        if channel in self.channels:
+            self._start(channel, content, released=True)
+        else:  # its predecessor is marked ended: whoever takes it runs it at once
+            await self._requeue(channel, content)
+
+    async def _requeue(self, channel: str, content: dict[str, Any]) -> None:
+        """Give a group's message of a channel this worker does not serve back to it."""
+        try:
+            await self.layer.send(channel, content)
+        except (ChannelFull, ConnectionError, OSError) as exc:
+            log.error(
+                "%s: a message of %s for another worker is lost (%s)", self.name, channel, exc
+            )
 
     def _room(self) -> int:
         """Messages this worker can start now (the slot taken for the receive included)."""
@@ -270,7 +284,7 @@ class Worker:
             channel, content = following
             seq = content[SEQ_KEY]
             if channel not in self.channels:  # another worker's channel: back in its queue
-                await self.layer.send(channel, content)
+                await self._requeue(channel, content)
                 return
             await self._run(channel, content)
 
