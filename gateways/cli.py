@@ -78,11 +78,7 @@ NOT_SETTINGS = ("command", "app", "config", "json", "watch")
 
 def settle(plugins: PluginHost, command: str, args: argparse.Namespace) -> Settings:
     """Resolve the settings of ``command`` and let the plugins in use check them."""
-    given = {
-        k: v
-        for k, v in vars(args).items()
-        if k not in ("command", "app", "config", "json", "watch")
-    }
+    given = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
     options = plugins.options(command)
     core = resolve([o for o in options if not o.plugin], given, os.environ, args.config)
     chosen = list(core.get("plugin") or ()) if command == "serve" else []
