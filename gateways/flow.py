@@ -151,8 +151,12 @@ class Flow:
         self._woken = asyncio.Event()
         try:
             for _ in range(2):
-                if await layer.order_wait(self.group, target):
-                    self._ended = max(self._ended, target)
+                try:
+                    if await layer.order_wait(self.group, target):
+                        self._ended = max(self._ended, target)
+                except (ConnectionError, OSError) as exc:  # the next send will say more
+                    log.warning("%s: cannot ask the layer (%s); reading on", self.group, exc)
+                    return
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(layer.order_timeout):
                         while self._ended < target and not self.closed:
