@@ -166,7 +166,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.get("log_config") and settings.sources.get("log_level") == "default":
         level = None
     try:
-        logs.setup(level, settings.get("log_format") or "text", settings.get("log_config"))
+        logs.setup(level, settings["log_format"], settings.get("log_config"))
     except ConfigError as exc:
         raise ConfigError(named_source(str(exc), settings)) from None
 

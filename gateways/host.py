@@ -110,9 +110,9 @@ class InterfaceHost:
             self.layer,
             self.routing,
             self.plugins,
-            only_channels=self.settings.get("only_channels") or (),
-            exclude_channels=self.settings.get("exclude_channels") or (),
-            concurrency=self.settings.get("concurrency") or 64,
+            only_channels=self.settings["only_channels"],
+            exclude_channels=self.settings["exclude_channels"],
+            concurrency=self.settings["concurrency"],
             name=f"worker-{index + 1}",
         )
 
@@ -132,7 +132,7 @@ class InterfaceHost:
         self._stop.set()
 
     async def run(self) -> None:
-        grace = float(self.settings.get("grace") or 30.0)
+        grace = float(self.settings["grace"])
         for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
             self.interfaces.extend(built or ())
         started: list[InterfaceLike] = []

@@ -212,7 +212,7 @@ def _by_label(figures: Mapping[str, ChannelFigures]) -> dict[str, ChannelFigures
 
 def _address(settings: Settings) -> dict[str, Any]:
     return {
-        "bind": settings.get("metrics_bind") or "127.0.0.1",
+        "bind": settings["metrics_bind"],
         "port": settings.get("metrics_port"),
     }
 
@@ -244,7 +244,9 @@ def of_host(host: InterfaceHost, stopping: asyncio.Event) -> Monitor:
 
 def of_worker(settings: Settings, worker: Worker) -> Monitor:
     """The monitor of ``gateways worker``: ready when the layer answers."""
-    stopping = worker._stopping
     return Monitor(
-        worker.layer, **_address(settings), stopping=stopping, channels=lambda: worker.channels
+        worker.layer,
+        **_address(settings),
+        stopping=worker.stopping,
+        channels=lambda: worker.channels,
     )

@@ -48,7 +48,7 @@ def build_layer(settings: Settings, plugins: PluginHost) -> BaseChannelLayer:
 def check_channels(settings: Settings, routing: Routing) -> None:
     """``--only-channels``/``--exclude-channels`` that leave a worker nothing to receive
     are a usage error, found before anything starts."""
-    only, exclude = settings.get("only_channels") or (), settings.get("exclude_channels") or ()
+    only, exclude = settings["only_channels"], settings["exclude_channels"]
     if select_channels(routing.channels, only, exclude):
         return
     if not routing.channels:

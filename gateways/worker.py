@@ -137,6 +137,11 @@ class Worker:
         self._stopping.set()
 
     @property
+    def stopping(self) -> asyncio.Event:
+        """Set once :meth:`stop` was called (what a metrics port's readiness reads)."""
+        return self._stopping
+
+    @property
     def in_flight(self) -> int:
         return len(self._tasks)
 
