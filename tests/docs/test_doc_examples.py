@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
@@ -176,7 +175,3 @@ def test_python_examples_run(block, tmp_path, monkeypatch):
     exec(compile(block.body, str(module), "exec"), namespace)
     if "routes" in namespace:
         load_routing("doc_example:routes")
-
-
-def test_argparse_is_what_the_cli_uses():
-    assert isinstance(cli.build_parser(get_plugin_host()), argparse.ArgumentParser)
