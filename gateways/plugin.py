@@ -48,6 +48,7 @@ from gateways.interface import Interface, ReplyCallback, StartFailed
 from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.receiving import receive_forever
+from gateways.logguard import Throttled, printable
 from gateways.message import Message
 from gateways.metrics import Tally, Timing, channel_label, counting
 from gateways.plugins import ChannelSpec
@@ -71,6 +72,7 @@ __all__ = [
     "Settings",
     "StartFailed",
     "Tally",
+    "Throttled",
     "Timing",
     "boolean",
     "byte_size",
@@ -83,5 +85,6 @@ __all__ = [
     "option",
     "port",
     "positive",
+    "printable",
     "receive_forever",
 ]
