@@ -17,18 +17,23 @@ from dataclasses import dataclass, field
 QUOTE_LIMIT = 200
 
 
+def _escape(byte: int) -> str:
+    char = chr(byte)
+    if " " <= char <= "~" and char != "\\":
+        return char
+    return {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\\": "\\\\"}.get(char, f"\\x{byte:02x}")
+
+
+_ESCAPED = [_escape(byte) for byte in range(256)]
+
+
 def printable(data: bytes | str, limit: int = QUOTE_LIMIT) -> str:
     """``data`` as one safe log token: control characters, backslashes and
     non-ASCII bytes escaped (``\\x1b``, ``\\r``), cut at ``limit`` characters with the
     full length said, so nothing a client sends can forge or colour a log line."""
     if isinstance(data, str):
         data = data.encode("utf-8", "backslashreplace")
-    shown = data[:limit]
-    text = shown.decode("ascii", "backslashreplace")
-    text = "".join(
-        char if " " <= char <= "~" and char != "\\" else char.encode("unicode_escape").decode()
-        for char in text
-    )
+    text = "".join(_ESCAPED[byte] for byte in data[:limit])
     if len(data) > limit:
         text += f"... ({len(data)} bytes)"
     return text
