@@ -181,6 +181,17 @@ class Interface:
         self.flows[group] = made
         return made
 
+    def give_up_at(self, channel: str, seconds: float) -> float:
+        """A deadline for a message on ``channel`` that this interface waits ``seconds``
+        for (its ``__deadline__``, :data:`gateways.message.DEADLINE_KEY`): workers drop
+        it unrun once it has passed, so work the client was told failed never runs.
+
+        It is read on the layer's clock for the channel (the same for every process),
+        and falls a little before the interface gives up, so a worker that starts the
+        message in time has a moment left to answer."""
+        margin = min(1.0, seconds / 10)
+        return self.layer.clock(channel) + seconds - margin
+
     def changed(self) -> None:
         """Something :meth:`outstanding` counts may have finished: wake a drain."""
         self._changed.set()

@@ -14,6 +14,11 @@ from gateways.layers.base import BaseChannelLayer
 
 DELIVERY_KEY = "__delivery__"
 
+#: When the message's sender gives up on it (seconds since the epoch, on the clock of
+#: :meth:`BaseChannelLayer.clock` for its channel): a worker that takes it later drops
+#: it unrun, so a request already answered 503 never runs (see gateways.worker).
+DEADLINE_KEY = "__deadline__"
+
 
 class Message(Mapping[str, Any]):
     """One received message. ``message["path"]`` reads the content."""
@@ -47,6 +52,12 @@ class Message(Mapping[str, Any]):
         """1 for a first delivery; more when a durable layer delivers it again."""
         delivery = self.content.get(DELIVERY_KEY)
         return int(delivery.get("attempt", 1)) if isinstance(delivery, dict) else 1
+
+    @property
+    def deadline(self) -> float | None:
+        """When the sender gives up on this message (see :data:`DEADLINE_KEY`), or None."""
+        found = self.content.get(DEADLINE_KEY)
+        return float(found) if isinstance(found, int | float) else None
 
     @property
     def redelivered(self) -> bool:

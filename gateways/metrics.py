@@ -225,6 +225,11 @@ REFUSED = Tally(
     ["channel", "reason"],
 )
 RECEIVED = Tally("gateways_messages_received", "messages a worker took", ["channel"])
+EXPIRED = Tally(
+    "gateways_messages_expired",
+    "messages dropped unrun: their sender had given up on them (past __deadline__)",
+    ["channel"],
+)
 HANDLED = Tally("gateways_messages_handled", "messages whose consumer returned", ["channel"])
 FAILED = Tally("gateways_messages_failed", "messages whose consumer raised", ["channel"])
 CONSUMER_SECONDS = Timing(

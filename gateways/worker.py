@@ -29,6 +29,7 @@ from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull
 from gateways.layers.ordering import PROGRESS_KEY, SEQ_KEY
 from gateways.layers.receiving import receive_forever
+from gateways.logguard import Throttled
 from gateways.message import Message, SyncMessage
 from gateways.plugins import PluginHost, gather_results
 from gateways.routing import Consumer, Routing
@@ -95,8 +96,10 @@ class Worker:
         self._threads = ThreadPoolExecutor(min(concurrency, 32), thread_name_prefix=name)
         self._identity = identity(name)
         self._grace: float | None = None
-        #: Messages whose consumer returned, and whose consumer raised.
-        self.handled = self.failed = 0
+        #: Messages whose consumer returned, whose consumer raised, and those dropped
+        #: unrun because their sender had given up on them (past ``__deadline__``).
+        self.handled = self.failed = self.expired = 0
+        self._late = Throttled(log)
 
     async def run(self, grace: float = 30.0) -> None:
         """Handle messages until :meth:`stop`, then finish what is in flight."""
@@ -129,6 +132,7 @@ class Worker:
             "in_flight": len(self._tasks),
             "handled": self.handled,
             "failed": self.failed,
+            "expired": self.expired,
         }
 
     def stop(self, grace: float | None = None) -> None:
@@ -295,6 +299,10 @@ class Worker:
 
     async def _run(self, channel: str, content: dict[str, Any]) -> None:
         message = Message(channel, content, self.layer)
+        if self._too_late(message):
+            if self.layer.durable[channel]:
+                await self.layer.ack(channel, content)
+            return
         started = perf_counter()
         try:
             found = self.routing.match(channel, content)
@@ -314,6 +322,27 @@ class Worker:
         # Not reached when cancelled: an unfinished durable message is delivered again.
         if self.layer.durable[channel]:
             await self.layer.ack(channel, content)
+
+    def _too_late(self, message: Message) -> bool:
+        """Whether the sender gave up on ``message`` already (it answered its client
+        503, say): running it now would do work the client was told failed."""
+        deadline = message.deadline
+        if deadline is None:
+            return False
+        late = self.layer.clock(message.channel) - deadline
+        if late <= 0:
+            return False
+        self.expired += 1
+        if metrics.ON:
+            metrics.EXPIRED.inc(metrics.channel_label(message.channel))
+        self._late.warning(
+            message.channel,
+            "%s: a message on %s came %.1f s after its sender gave up on it; dropped unrun",
+            self.name,
+            message.channel,
+            late,
+        )
+        return True
 
     async def _run_consumer(
         self, consumer: Consumer, message: Message, kwargs: dict[str, str]

@@ -13,6 +13,7 @@ import asyncio
 import fnmatch
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -254,6 +255,13 @@ class BaseChannelLayer:
 
     async def ack(self, channel: str, message: Message) -> None:
         """Confirm a durable message was handled; layers without durability ignore it."""
+
+    def clock(self, channel: str) -> float:
+        """Now, in seconds since the epoch, on the clock that ``channel``'s messages are
+        timed by: the sender of a message with a deadline and the worker that checks it
+        read the same clock, whatever the skew between their machines. One process's
+        layer: this machine's clock."""
+        return time.time()
 
     # -- what the layer tells about itself (see gateways.layers.observing) --------------
 

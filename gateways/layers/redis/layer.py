@@ -23,6 +23,7 @@ import base64
 import hashlib
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -116,6 +117,12 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _shard_of(self, key: str) -> Shard:
         return self.shards[self.ring[key]]
+
+    def clock(self, channel: str) -> float:
+        """The clock of the Redis server holding ``channel`` (learnt from its replies;
+        this machine's clock until the first one)."""
+        offset = self._shard_of(self._list_key(channel)).clock_offset
+        return time.time() + (offset or 0.0)
 
     def _ttl_ms(self, channel: str) -> int:
         return self.durable_ms if self.durable[channel] else int(self.expiry * 1000)

@@ -122,7 +122,14 @@ class Shard:
                 self._command = await connect(
                     self.endpoint, self.socket_timeout, self.connect_timeout, coalesce=True
                 )
+                await self._read_clock(self._command)
             return self._command
+
+    async def _read_clock(self, conn: RespConnection) -> None:
+        """Learn the server's clock as soon as we talk to it: message deadlines and
+        expiries are read on it, so machines with skewed clocks still agree."""
+        seconds, micros = await conn.call(pack(b"TIME"))
+        self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
 
     async def call(self, *args: Arg) -> Any:
         with self.reachable():
