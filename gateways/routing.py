@@ -65,6 +65,9 @@ class Route:
     def channels(self) -> set[str]:
         return {self.channel}
 
+    def consumers(self) -> list[Consumer]:
+        return [self.consumer]
+
     def match(self, channel: str, values: dict[str, str | None]) -> Match | None:
         if channel != self.channel:
             return None
@@ -79,6 +82,9 @@ class Include:
 
     def channels(self) -> set[str]:
         return set().union(*(r.channels() for r in self.routes))
+
+    def consumers(self) -> list[Consumer]:
+        return [consumer for r in self.routes for consumer in r.consumers()]
 
     def match(self, channel: str, values: dict[str, str | None]) -> Match | None:
         inner = dict(values)
@@ -139,6 +145,10 @@ class Router:
             self._by_channel[channel] = [
                 (e, frozenset(_filter_keys(e))) for e in self.entries if channel in e.channels()
             ]
+
+    def consumers(self) -> list[Consumer]:
+        """Every consumer routed to, in routing order."""
+        return [consumer for entry in self.entries for consumer in entry.consumers()]
 
     def match(self, channel: str, message: Mapping[str, Any]) -> Match | None:
         for entry, keys in self._by_channel.get(channel, ()):

@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from time import perf_counter
 from typing import Any, NamedTuple
 
-from gateways import metrics
+from gateways import lifespan, metrics
 from gateways.health import wait_for_layer
 from gateways.heartbeat import beat, identity
 from gateways.layers.base import BaseChannelLayer
@@ -102,12 +102,18 @@ class Worker:
         self._late = Throttled(log)
 
     async def run(self, grace: float = 30.0) -> None:
-        """Handle messages until :meth:`stop`, then finish what is in flight."""
+        """Handle messages until :meth:`stop`, then finish what is in flight; the
+        consumers' lifespans (:mod:`gateways.lifespan`) run around it."""
         if not self.channels:
             raise ValueError(
                 f"{self.name}: no channel left to receive on (routes consume "
                 f"{sorted(self.routing.channels)}; check --only-channels/--exclude-channels)"
             )
+        async with lifespan.running(self.routing):
+            await self._serve(grace)
+        log.info("%s stopped", self.name)
+
+    async def _serve(self, grace: float) -> None:
         if await wait_for_layer(self.layer, self.name, self._stopping):  # ready: it answers
             log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
         loop = asyncio.get_running_loop()
@@ -121,7 +127,6 @@ class Worker:
             await beating  # gone from `gateways status` before the drain: takes no more
             await self._drain(grace if self._grace is None else self._grace)
             self._threads.shutdown(wait=False, cancel_futures=True)
-        log.info("%s stopped", self.name)
 
     def record(self) -> dict[str, Any]:
         """This worker's heartbeat: who, where, what it receives and how it fares."""
