@@ -72,23 +72,6 @@ def test_root_path_is_reported_and_stripped(http_server):
     assert (outside["root_path"], outside["path"]) == ("/app", "/echo/y")
 
 
-def test_proxy_headers_fill_client_and_scheme_only_when_enabled(http_server):
-    forwarded = {
-        "X-Forwarded-For": "203.0.113.7, 10.0.0.1",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Port": "4433",
-    }
-    trusting = http_server("--proxy-headers")
-    seen = httpx.get(trusting.url + "/echo", headers=forwarded).json()
-    assert seen["client"] == ["203.0.113.7", 4433]
-    assert seen["scheme"] == "https"
-
-    plain = http_server()
-    seen = httpx.get(plain.url + "/echo", headers=forwarded).json()
-    assert seen["client"][0] == "127.0.0.1"
-    assert seen["scheme"] == "http"
-
-
 COMBINED = re.compile(
     r'^(?P<host>\S+) - - \[[^\]]+\] "(?P<line>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-) '
     r'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$'

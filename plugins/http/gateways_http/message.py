@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateways_http.request import Address, apply_proxy_headers, strip_root
+from gateways_http.proxy import resolve
+from gateways_http.request import Address, strip_root
 from gateways_http.upgrade import UpgradeRequest
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def scope(exchange: Exchange, options: HttpOptions) -> tuple[str, Address, str]:
     conn = exchange.conn
     scheme, client = conn.scheme, conn.client
     if options.proxy_headers:
-        scheme, client = apply_proxy_headers(exchange.headers, scheme, client)
+        scheme, client = resolve(exchange.headers, scheme, client, options.forwarded_allow_ips)
     return scheme, client, strip_root(exchange.path, options.http_root_path)
 
 

@@ -7,6 +7,7 @@ The protocol reads them on every request, so they are plain attributes of one
 from __future__ import annotations
 
 from gateways.plugin import Options, Settings, not_negative, option, port, positive
+from gateways_http.proxy import TrustedProxies, forwarded_allow_ips
 
 MiB = 1024 * 1024
 
@@ -36,9 +37,17 @@ class HttpOptions(Options):
     )
     http_root_path: str = option("root path the app is mounted at", type=_root_path, default="")
     proxy_headers: bool = option(
-        "trust X-Forwarded-For/-Proto/-Port for client and scheme (behind a proxy only)",
+        "read the client and scheme from Forwarded / X-Forwarded-For/-Proto/-Port "
+        "sent by the peers of --forwarded-allow-ips",
         type=bool,
         default=False,
+    )
+    forwarded_allow_ips: TrustedProxies = option(
+        "proxies whose forwarding headers are trusted: addresses and networks, "
+        "comma-separated, 'unix' for a Unix socket peer, or * for any",
+        type=forwarded_allow_ips,
+        default=TrustedProxies.parse("127.0.0.1"),
+        metavar="ADDRESSES",
     )
     access_log: str | None = option(
         "write a combined-format access log to FILE, or - for stdout", metavar="FILE"

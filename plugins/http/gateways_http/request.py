@@ -93,24 +93,3 @@ def header_value(headers: Headers, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
-
-
-def apply_proxy_headers(headers: Headers, scheme: str, client: Address) -> tuple[str, Address]:
-    """Read X-Forwarded-For / -Proto / -Port (the first, left-most value of each)."""
-    forwarded_for = header_value(headers, b"x-forwarded-for")
-    if forwarded_for:
-        host = forwarded_for.split(b",")[0].strip().decode("latin-1")
-        port: int = 0
-        forwarded_port = header_value(headers, b"x-forwarded-port")
-        if forwarded_port:
-            try:
-                port = int(forwarded_port.split(b",")[0].strip())
-            except ValueError:
-                port = 0
-        client = [host, port]
-    proto = header_value(headers, b"x-forwarded-proto")
-    if proto:
-        candidate = proto.split(b",")[0].strip().lower().decode("latin-1")
-        if candidate in ("http", "https", "ws", "wss"):
-            scheme = {"ws": "http", "wss": "https"}.get(candidate, candidate)
-    return scheme, client
