@@ -35,6 +35,7 @@ from gateways.flow import WINDOW, Flow
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.ordering import PROGRESS_KEY
 from gateways.layers.receiving import receive_forever
+from gateways.lost import LostCallback, WorkerWatch
 
 if TYPE_CHECKING:
     from gateways.host import Host
@@ -87,6 +88,7 @@ class Interface:
         self._callbacks: dict[str, ReplyCallback] = {}
         self.flows: dict[str, Flow] = {}
         self._persistent: set[str] = set()
+        self._lost: dict[str, LostCallback] = {}
         self._counter = itertools.count(1)
         self._work: set[asyncio.Task[Any]] = set()
         self._daemons: set[asyncio.Task[Any]] = set()
@@ -133,6 +135,7 @@ class Interface:
         once: bool = False,
         timeout: float | None = None,
         persistent: bool = False,
+        lost: LostCallback | None = None,
     ) -> str:
         """A fresh channel whose messages go to ``callback`` until :meth:`forget`.
 
@@ -140,11 +143,16 @@ class Interface:
         ``timeout``: forgotten after that many seconds, answered or not.
         ``persistent``: kept for the interface's life (one per IRC network, say), so a
         drain does not wait for it.
+        ``lost``: called (once) if the worker running the message that answers here
+        dies first (see :mod:`gateways.lost`), so the client hears now, not at the
+        timeout.
         """
         channel = f"{self.prefix}{next(self._counter):x}"
         if once:
             callback = self._first_only(channel, callback)
         self._callbacks[channel] = callback
+        if lost is not None:
+            self._lost[channel] = lost
         if persistent:
             self._persistent.add(channel)
         if timeout is not None:
@@ -161,6 +169,7 @@ class Interface:
     def forget(self, channel: str) -> None:
         """Stop delivering ``channel``; replies still arriving for it are dropped."""
         if self._callbacks.pop(channel, None) is not None:
+            self._lost.pop(channel, None)
             self._persistent.discard(channel)
             self._changed.set()
 
@@ -245,6 +254,9 @@ class Interface:
             taken = await self.layer.new_channel(self.reply_prefix)
             self.prefix = taken[: taken.index("!") + 1]
             self.daemon(self._reply_loop(), f"{self.name} replies")
+            if not self.layer.process_local:  # an embedded worker cannot die alone
+                watch = WorkerWatch(self.layer, self._lost)
+                self.daemon(watch.run(), f"{self.name} worker watch")
         try:
             await self.listen()
         except BaseException:
@@ -351,6 +363,7 @@ class Interface:
         await self._stop_tasks(max(0.0, deadline - loop.time()))
         self._callbacks.clear()
         self._persistent.clear()
+        self._lost.clear()
 
     async def _wait_quiet(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()

@@ -30,6 +30,7 @@ from gateways.layers.errors import ChannelFull
 from gateways.layers.ordering import PROGRESS_KEY, SEQ_KEY
 from gateways.layers.receiving import receive_forever
 from gateways.logguard import Throttled
+from gateways.lost import holding
 from gateways.message import Message, SyncMessage
 from gateways.plugins import PluginHost, gather_results
 from gateways.routing import Consumer, Routing
@@ -135,6 +136,7 @@ class Worker:
             "channels": self.channels,
             "concurrency": self.concurrency,
             "in_flight": len(self._tasks),
+            "holding": holding(self._tails),
             "handled": self.handled,
             "failed": self.failed,
             "expired": self.expired,

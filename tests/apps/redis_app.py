@@ -44,6 +44,12 @@ async def whoami(message, **kwargs):
     )
 
 
+async def hang(message, **kwargs):
+    """Never answers: the test kills the worker running it."""
+    log.warning("holding request %s", message["path"])
+    await asyncio.Event().wait()
+
+
 routes = [
     route("email.receive", durable),
     route("jobs.a", report),
@@ -51,4 +57,8 @@ routes = [
 ]
 
 #: The same, plus HTTP: for deployments of ``gateways serve`` and separate workers.
-web = [route("http.request", whoami, path=r"^/whoami$"), *routes]
+web = [
+    route("http.request", whoami, path=r"^/whoami$"),
+    route("http.request", hang, path=r"^/hang$"),
+    *routes,
+]

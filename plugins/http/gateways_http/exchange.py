@@ -245,6 +245,12 @@ class Exchange:
             self.fail(503, "the application did not answer in time")
             self.conn.server.no_worker.timed_out()  # says so once when no worker runs
 
+    def on_worker_lost(self) -> None:
+        """The worker running this request died (see gateways.lost): answer now.
+        A response already under way is cut, so the client sees it fail."""
+        log.warning("the worker running %s %s stopped: 502", self.method, self.path)
+        self.fail(502, "the worker running this request stopped; it may have run in part")
+
     # -- the request body ------------------------------------------------------------
 
     def take_body(self) -> bytes:

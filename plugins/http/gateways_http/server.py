@@ -105,7 +105,9 @@ class HttpServer(Factory):
     def dispatch(self, exchange: Exchange) -> None:
         """Send ``http.request``: the whole body, or its first chunk plus ``body_channel``."""
         exchange.state = DISPATCHED
-        exchange.reply_channel = self.interface.reply_channel(exchange.on_reply)
+        exchange.reply_channel = self.interface.reply_channel(
+            exchange.on_reply, lost=exchange.on_worker_lost
+        )
         body = exchange.take_body()
         body_channel = None
         if not exchange.received:
