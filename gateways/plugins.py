@@ -47,6 +47,11 @@ class ChannelSpec:
     ``gateways_consumer_failed`` for its messages go to that plugin alone.
     ``durable=True`` makes layers that can keep a message until it is acknowledged do
     so (at least once, redelivered after a crash), wherever the channel is used.
+    ``ordered`` names a family of channels whose messages for one connection are
+    numbered together (a :class:`~gateways.flow.Flow`: ``websocket.connect``, ``.receive``
+    and ``.disconnect``): each message waits for the one before it, so a worker that
+    routes one of the family also takes the others its app does not route, and ends
+    them at once, or a connection would stall on a message nobody reads.
     """
 
     name: str
@@ -57,6 +62,7 @@ class ChannelSpec:
     #: A notice (a disconnect, a failure report) that an app may leave unrouted: no worker
     #: receiving it is not a problem for ``gateways status``.
     notice: bool = False
+    ordered: str = ""
 
 
 class PluginHost:
@@ -145,6 +151,13 @@ class PluginHost:
         """Channel globs that some installed plugin declares durable."""
         specs = itertools.chain.from_iterable(self.channels().values())
         return sorted({spec.name for spec in specs if spec.durable})
+
+    def ordered_siblings(self, channels: Iterable[str]) -> list[str]:
+        """The other channels of the ordered families ``channels`` belong to."""
+        specs = list(itertools.chain.from_iterable(self.channels().values()))
+        chosen = set(channels)
+        families = {s.ordered for s in specs if s.ordered and s.name in chosen}
+        return sorted({s.name for s in specs if s.ordered in families} - chosen)
 
     def owner(self, channel: str) -> str | None:
         """The plugin whose ``ChannelSpec`` produces ``channel`` (exact names first)."""

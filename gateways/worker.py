@@ -87,6 +87,12 @@ class Worker:
         self.plugins = plugins
         self.name = name
         self.channels = select_channels(routing.channels, only_channels, exclude_channels)
+        #: Channels of an ordered family this app leaves unrouted (see ChannelSpec):
+        #: taken and ended at once, so the family's other messages do not wait for them.
+        self.siblings = frozenset(
+            c for c in plugins.ordered_siblings(self.channels) if c not in routing.channels
+        )
+        self.channels = sorted({*self.channels, *self.siblings})
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
@@ -365,7 +371,7 @@ class Worker:
         await loop.run_in_executor(self._threads, call)
 
     async def _unrouted(self, message: Message) -> None:
-        if message.channel not in self._unrouted_seen:
+        if message.channel not in self._unrouted_seen and message.channel not in self.siblings:
             self._unrouted_seen.add(message.channel)
             log.warning(
                 "no route matches a message on %s (%r); further ones on this channel "

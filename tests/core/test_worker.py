@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 
@@ -11,6 +12,7 @@ from gateways import route
 from gateways.layers import get_layer
 from gateways.plugins import get_plugin_host
 from gateways.routing import Router
+from gateways.testing import ApplicationCommunicator
 from gateways.worker import Worker, select_channels
 
 
@@ -113,20 +115,42 @@ async def test_stop_cancels_consumers_past_the_grace_time(layer, caplog):
     assert "cancelled 1 consumer(s)" in caplog.text
 
 
-async def test_sync_consumers_get_blocking_calls_in_a_thread(layer):
+async def test_sync_consumers_get_blocking_calls_in_a_thread():
     def sync(message):
+        assert threading.current_thread() is not threading.main_thread()
         message.reply({"got": message["x"]})
         message.layer.send("elsewhere", {"also": True})
 
-    worker, task = await run_worker(layer, [route("sync", sync)])
-    await layer.send("sync", {"reply_channel": "back", "x": 1})
-    assert await layer.receive(["back"], timeout=5) == ("back", {"got": 1})
-    assert await layer.receive(["elsewhere"], timeout=5) == ("elsewhere", {"also": True})
-    worker.stop()
-    await task
+    async with ApplicationCommunicator([route("sync", sync)]) as comm:
+        await comm.send_input("sync", {"reply_channel": comm.reply_channel, "x": 1})
+        assert await comm.receive_output() == {"got": 1}
+        assert await comm.wait_sent("elsewhere") == [{"also": True}]
 
 
 async def test_no_channels_left_is_an_error(layer):
     worker = Worker(layer, Router([route("a", print)]), get_plugin_host(), only_channels=["b*"])
     with pytest.raises(ValueError, match="no channel left"):
         await worker.run()
+
+
+async def test_an_ordered_family_channel_left_unrouted_does_not_stall_the_others(caplog):
+    """An app routing only ``irc-client.receive``: the connect message numbered before the
+    chat lines is taken and ended at once, not left unread to hold them back until the
+    layer's order timeout (found with examples/helpdesk)."""
+    layer = get_layer("memory://", order_timeout=300)
+    ran = asyncio.Event()
+
+    async def chat(message):
+        ran.set()
+
+    worker, task = await run_worker(layer, [route("irc-client.receive", chat)])
+    assert worker.channels == ["irc-client.connect", "irc-client.disconnect", "irc-client.receive"]
+    group = {"reply_channel": "irc-client.reply!net1", "network": "net1"}
+    with caplog.at_level(logging.WARNING, logger="gateways.worker"):
+        await layer.send("irc-client.connect", {**group, "__seq__": 0})
+        await layer.send("irc-client.receive", {**group, "__seq__": 1, "body": "hi"})
+        await asyncio.wait_for(ran.wait(), 10)
+        worker.stop()
+        await task
+    assert not [r for r in caplog.records if "no route" in r.getMessage()]
+    await layer.close()

@@ -12,6 +12,9 @@ from gateways.plugin import ChannelSpec, Host, Interface, Option, Settings, hook
 from gateways_irc import options
 from gateways_irc._types import IrcConnection, IrcReceive, IrcReply, IrcSend
 
+#: The channels one network's events are numbered across (in order, per network).
+FAMILY = "irc-client"
+
 
 @hookimpl
 def gateways_options() -> Sequence[Option]:
@@ -26,17 +29,33 @@ def gateways_configure(settings: Settings) -> None:
 @hookimpl
 def gateways_channels() -> Sequence[ChannelSpec]:
     return [
-        ChannelSpec("irc-client.receive", "produces", IrcReceive, "chat events, one per line"),
+        ChannelSpec(
+            "irc-client.receive",
+            "produces",
+            IrcReceive,
+            "chat events, one per line",
+            ordered=FAMILY,
+        ),
         ChannelSpec("irc-client.reply!", "consumes", IrcReply, "replies (one channel per network)"),
         ChannelSpec("irc-client.send", "consumes", IrcSend, "unsolicited lines to any network"),
         ChannelSpec(
             "irc-client.send.*", "consumes", IrcSend, "sends for one network (on shared layers)"
         ),
         ChannelSpec(
-            "irc-client.connect", "produces", IrcConnection, "registered on a network", notice=True
+            "irc-client.connect",
+            "produces",
+            IrcConnection,
+            "registered on a network",
+            notice=True,
+            ordered=FAMILY,
         ),
         ChannelSpec(
-            "irc-client.disconnect", "produces", IrcConnection, "lost a network", notice=True
+            "irc-client.disconnect",
+            "produces",
+            IrcConnection,
+            "lost a network",
+            notice=True,
+            ordered=FAMILY,
         ),
     ]
 

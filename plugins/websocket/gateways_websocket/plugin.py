@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from gateways_websocket.protocol import WebSocketProtocol
 
 
+#: The channels one socket's events are numbered across (in order, per socket).
+FAMILY = "websocket"
+
+
 @hookimpl
 def gateways_options() -> Sequence[Option]:
     return options.WsOptions.declare()
@@ -45,10 +49,27 @@ def gateways_configure(settings: Settings) -> None:
 @hookimpl
 def gateways_channels() -> Sequence[ChannelSpec]:
     return [
-        ChannelSpec("websocket.connect", "produces", WebSocketConnect, "a client asks to open"),
-        ChannelSpec("websocket.receive", "produces", WebSocketReceive, "one frame from a client"),
         ChannelSpec(
-            "websocket.disconnect", "produces", WebSocketDisconnect, "a socket closed", notice=True
+            "websocket.connect",
+            "produces",
+            WebSocketConnect,
+            "a client asks to open",
+            ordered=FAMILY,
+        ),
+        ChannelSpec(
+            "websocket.receive",
+            "produces",
+            WebSocketReceive,
+            "one frame from a client",
+            ordered=FAMILY,
+        ),
+        ChannelSpec(
+            "websocket.disconnect",
+            "produces",
+            WebSocketDisconnect,
+            "a socket closed",
+            notice=True,
+            ordered=FAMILY,
         ),
         ChannelSpec(
             "websocket.send.*",
