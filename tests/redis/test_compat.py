@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ssl
 
-from gateways.layers.redis._compat import read_url, tls_context
+from redis.exceptions import AskError, MovedError, NoScriptError, ReadOnlyError
+
+from gateways.layers.redis._compat import read_url, reply_error, tls_context
 
 
 def test_a_plain_url_is_read_as_redis_py_reads_it():
@@ -24,3 +26,18 @@ def test_a_tls_url_gives_redis_pys_ssl_context(tls_files):
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.get_ca_certs(), "the CA file of the URL was not loaded"
+
+
+def test_error_replies_are_named_as_redis_py_names_them():
+    moved = reply_error("MOVED 3999 127.0.0.1:6381")
+    assert isinstance(moved, MovedError) and (moved.slot_id, moved.port) == (3999, 6381)
+    assert type(reply_error("ASK 3999 127.0.0.1:6381")) is AskError
+    assert isinstance(reply_error("NOSCRIPT No matching script."), NoScriptError)
+    assert isinstance(
+        reply_error("READONLY You can't write against a read only replica."), ReadOnlyError
+    )
+    demoted = (
+        "UNBLOCKED force unblock from blocking operation, "
+        "instance state changed (master -> replica?)"
+    )
+    assert isinstance(reply_error(demoted), ReadOnlyError)

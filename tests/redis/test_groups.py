@@ -8,7 +8,7 @@ import fnmatch
 
 import pytest
 
-from gateways.layers.redis import layer as redis_layer
+from gateways.layers.redis import groups as redis_groups
 from gateways.layers.redis.capacities import lua_pattern
 from tests.redis.conftest import commands, reset_stats
 
@@ -47,7 +47,7 @@ async def test_group_send_uses_the_senders_capacity_globs(redis_layer_url, open_
 async def test_a_big_group_goes_out_in_chunks_each_member_once(
     redis_server, redis_layer_url, open_layer, monkeypatch
 ):
-    monkeypatch.setattr(redis_layer, "GROUP_CHUNK", 7)
+    monkeypatch.setattr(redis_groups, "GROUP_CHUNK", 7)
     layer = open_layer(redis_layer_url)
     members = [f"chunk.{i}" for i in range(50)]
     for channel in members:

@@ -1,10 +1,12 @@
 """The one place the Redis layer leans on redis-py beyond its documented API.
 
 The layer speaks RESP over its own pipelined connections, but lets redis-py read the
-URL (every query option, TLS files and verification modes, credentials) and build the
-TLS context, so those settings mean exactly what they mean to redis-py. That takes the
-attributes of an unconnected ``Connection`` and redis-py's ``RedisSSLContext.get()``;
-``tests/redis/test_compat.py`` fails loudly when a redis-py release moves them.
+URL (every query option, TLS files and verification modes, credentials), build the
+TLS context and name each error reply (``MOVED``, ``READONLY``, ``NOSCRIPT`` ...), so
+those mean exactly what they mean to redis-py. That takes the attributes of an
+unconnected ``Connection``, redis-py's ``RedisSSLContext.get()`` and its parsers'
+``parse_error``; ``tests/redis/test_compat.py`` fails loudly when a redis-py release
+moves them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from redis._parsers.base import BaseParser
 from redis.asyncio.connection import Connection, parse_url
+from redis.exceptions import ReadOnlyError, ResponseError
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,13 @@ def tls_context(tls: Any) -> ssl.SSLContext | None:
         return None
     context: ssl.SSLContext = tls.get()
     return context
+
+
+def reply_error(text: str) -> ResponseError:
+    """The redis-py exception for an error reply. ``UNBLOCKED ... (master -> replica?)``,
+    which a blocked pop gets when its server is demoted, counts as ``READONLY``: the
+    server no longer takes writes."""
+    if text.startswith("UNBLOCKED") and "state changed" in text:
+        return ReadOnlyError(text)
+    error: ResponseError = BaseParser.parse_error(text)
+    return error

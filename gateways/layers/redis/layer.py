@@ -1,19 +1,22 @@
 """``RedisChannelLayer``: the layer shared by processes and machines.
 
-Layout in Redis (``prefix`` defaults to ``gateways:``):
+Layout in Redis (``prefix`` defaults to ``gateways:``; keys.py names each key, with
+hash tags on Redis Cluster):
 
 - ``{prefix}c:{channel}`` a list of entries; a ``prefix!`` channel's list holds every
   channel under that process prefix. Its TTL is at least its newest entry's lifetime
   and at most twice the expiry past it, so an abandoned list vanishes by itself.
 - ``{prefix}g:{group}`` a sorted set of member channels scored by when they lapse; each
   shard holds the members whose lists it holds (a group is spread like its members);
-  ``{prefix}gt:{group}`` beside it says until when all those lists are known to live.
+  ``{prefix}gt:{group}`` beside it says until when all those lists are known to live
+  (see groups.py).
 - durable channels add ``{prefix}h:{channel}`` (in-flight delivery ids scored by when
   they become visible again) and ``{prefix}m:{channel}`` (their entries and attempts).
+- message-group records, see orders.py.
 
-Each key lives on the shard the hash ring picks for it; a process's ``prefix!`` list is a
-single key, so it lives whole on one shard. A group's memberships live with their
-members' lists.
+The topology (topology.py) says which server holds a key: the shard the hash ring picks,
+the primary Sentinel names, or the cluster node owning the key's slot. A process's
+``prefix!`` list is a single key, so it lives whole on one server.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -35,30 +38,33 @@ from gateways.layers.errors import ChannelFull, LayerUnavailable
 from gateways.layers.observing import ChannelFigures
 from gateways.layers.redis import entries
 from gateways.layers.redis.capacities import capacity_args
+from gateways.layers.redis.groups import RedisGroups
+from gateways.layers.redis.keys import KeySpace
+from gateways.layers.redis.orders import RedisOrders
 from gateways.layers.redis.resp import Arg
 from gateways.layers.redis.ring import HashRing
-from gateways.layers.redis.settings import ShardAddress
+from gateways.layers.redis.settings import Address, ClusterAddress, SentinelAddress, ShardAddress
 from gateways.layers.redis.shard import Shard
+from gateways.layers.redis.topology import RingTopology, Topology
 
 #: The content key that tells a consumer about a durable delivery (see gateways.message).
 DELIVERY_KEY = "__delivery__"
 #: Longest single blocking pop; longer waits are several pops in a row.
 MAX_BLOCK = 30.0
-#: Members per group_send script call (bounds how long one script holds a server).
-GROUP_CHUNK = 2000
 
 Found = tuple[entries.Entry, int, str]  # entry, delivery attempt (0: not durable), id
 
 
-class RedisChannelLayer(BaseChannelLayer):
+class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def __init__(
         self,
-        shards: Sequence[ShardAddress],
+        address: Address,
         *,
         prefix: str = "gateways:",
         visibility_timeout: float = 60.0,
         durable_expiry: float = 86400.0,
         durable_poll: float = 0.5,
+        durable_replicas: int | None = None,
         batch: int = 100,
         max_connections: int = 100,
         socket_timeout: float = 2.0,
@@ -77,8 +83,10 @@ class RedisChannelLayer(BaseChannelLayer):
         ):
             if not value > 0:
                 raise ValueError(f"redis layer setting {name} must be positive, got {value!r}")
-        if not shards:
-            raise ValueError("a redis layer needs at least one server")
+        if durable_replicas is not None and durable_replicas < 0:
+            raise ValueError(
+                f"redis layer setting durable_replicas must be 0 or more, got {durable_replicas}"
+            )
         self.prefix = prefix
         self.visibility_timeout = float(visibility_timeout)
         self.visibility_ms = int(visibility_timeout * 1000)
@@ -87,17 +95,22 @@ class RedisChannelLayer(BaseChannelLayer):
         self.batch = batch
         self._order_timeout_ms = int(self.order_timeout * 1000)
         self._order_ttl_ms = int(self.group_expiry * 1000)
-        self.shards = [
-            Shard(
-                address,
-                max_connections=max_connections,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_connect_timeout,
-                expiry_ms=int(self.expiry * 1000),
-            )
-            for address in shards
-        ]
-        self.ring = HashRing([address.name for address in shards])
+        self.topology = _topology(
+            address,
+            max_connections=max_connections,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            expiry_ms=int(self.expiry * 1000),
+        )
+        self.keys = KeySpace(prefix, self.topology.tagged)
+        #: Replicas a durable message must reach before a send returns (``WAIT``): every
+        #: replica online, and at least this many; by default 1 behind Sentinel (a
+        #: failover must not lose an accepted message), else 0.
+        sentinel = isinstance(address, SentinelAddress)
+        self.durable_replicas = int(sentinel) if durable_replicas is None else durable_replicas
+        #: Whether durable sends wait for replicas at all: with automatic failover
+        #: (Sentinel, Cluster), or when asked to.
+        self._replicated = sentinel or self.topology.tagged or self.durable_replicas > 0
         self._fernet = _multi_fernet(encryption_keys)
         #: Capacity rules for the group_send script (see capacities.py).
         self._sizes = capacity_args(
@@ -108,20 +121,39 @@ class RedisChannelLayer(BaseChannelLayer):
         self._buffers: dict[str, deque[bytes]] = {}
 
     def __repr__(self) -> str:
-        return f"<RedisChannelLayer {', '.join(s.name for s in self.shards)}>"
+        return f"<RedisChannelLayer {', '.join(s.name for s in self.topology.opened())}>"
 
-    # -- keys and shards -----------------------------------------------------------------
+    # -- keys and servers ----------------------------------------------------------------
+
+    @property
+    def shards(self) -> list[Shard]:
+        """Every server holding keys (each primary of a cluster)."""
+        return self.topology.shards
+
+    @property
+    def ring(self) -> HashRing:
+        """The hash ring of a sharded layer."""
+        assert isinstance(self.topology, RingTopology), "a cluster layer has no hash ring"
+        return self.topology.ring
+
+    async def _ready(self) -> None:
+        """Learn the servers' layout again if a failure made it doubtful (a cluster)."""
+        if self.topology.stale:
+            await self.topology.refresh()
 
     def _list_key(self, channel: str) -> str:
-        return f"{self.prefix}c:{real_channel(channel)}"
+        return self.keys.queue(channel)
 
     def _shard_of(self, key: str) -> Shard:
-        return self.shards[self.ring[key]]
+        return self.topology.shard_of(key)
 
     def clock(self, channel: str) -> float:
         """The clock of the Redis server holding ``channel`` (learnt from its replies;
         this machine's clock until the first one)."""
-        offset = self._shard_of(self._list_key(channel)).clock_offset
+        try:
+            offset = self._shard_of(self._list_key(channel)).clock_offset
+        except LayerUnavailable:
+            offset = None
         return time.time() + (offset or 0.0)
 
     def _ttl_ms(self, channel: str) -> int:
@@ -155,12 +187,13 @@ class RedisChannelLayer(BaseChannelLayer):
         key = self._list_key(queue)
         delivery_id = secrets.token_hex(8) if self.durable[queue] else ""
         capacity = self.capacity_of(channel)
+        await self._ready()
         shard = self._shard_of(key)
-        queued = await shard.script(
-            "send",
-            [key],
-            [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(queue)],
-        )
+        args: list[Arg] = [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(queue)]
+        if delivery_id and self._replicated:
+            queued = await shard.replicated_script("send", [key], args, self.durable_replicas)
+        else:
+            queued = await shard.script("send", [key], args)
         if not queued:
             raise ChannelFull(f"channel {channel!r} is full ({capacity} messages)")
         shard.learn_clock(queued)
@@ -193,6 +226,7 @@ class RedisChannelLayer(BaseChannelLayer):
         if isinstance(channels, str):
             raise TypeError("receive_many() takes a list of channel names, not one str")
         names = [validate_channel_name(c, receive=True) for c in channels]
+        await self._ready()
         plan = self._plan(names)
         if limit <= 1 or len(plan) != 1 or any("!" in c or self.durable[c] for c in names):
             return await super().receive_many(names, limit, timeout)
@@ -217,6 +251,7 @@ class RedisChannelLayer(BaseChannelLayer):
         buffered = self._take_buffered(channels)
         if buffered is not None:
             return buffered
+        await self._ready()
         plan = self._plan(channels)
         # Plain channels on one shard: a blocking pop returns at once when a message is
         # ready, so it goes first. Batches, durable channels and several shards need the
@@ -235,11 +270,16 @@ class RedisChannelLayer(BaseChannelLayer):
                 return found
 
     def _plan(self, channels: list[str]) -> list[tuple[Shard, list[str]]]:
-        """The requested channels grouped by the shard that holds them."""
-        by_shard: dict[int, list[str]] = {}
+        """The requested channels grouped by place (a shard; a cluster's slot): one
+        script, or one blocking pop, per place."""
+        by_place: dict[Hashable, tuple[Shard, list[str]]] = {}
         for channel in dict.fromkeys(channels):
-            by_shard.setdefault(self.ring[self._list_key(channel)], []).append(channel)
-        return [(self.shards[index], names) for index, names in by_shard.items()]
+            key = self._list_key(channel)
+            place = self.topology.place_of(key)
+            if place not in by_place:
+                by_place[place] = (self._shard_of(key), [])
+            by_place[place][1].append(channel)
+        return list(by_place.values())
 
     def _take_buffered(self, channels: list[str]) -> Found | None:
         for channel in channels:
@@ -259,8 +299,7 @@ class RedisChannelLayer(BaseChannelLayer):
             keys: list[str] = []
             modes = ""
             for channel in channels:
-                key = self._list_key(channel)
-                keys += [key, f"{self.prefix}h:{channel}", f"{self.prefix}m:{channel}"]
+                keys += [self._list_key(channel), *self.keys.held(channel)]
                 modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
             args: list[str | int] = [
                 modes,
@@ -335,56 +374,20 @@ class RedisChannelLayer(BaseChannelLayer):
         delivery = message.get(DELIVERY_KEY)
         if not self.durable[channel] or not isinstance(delivery, dict):
             return
+        await self._ready()
         key = self._list_key(channel)
-        held = [f"{self.prefix}h:{channel}", f"{self.prefix}m:{channel}"]
+        held = list(self.keys.held(channel))
         await self._shard_of(key).script("ack", held, [str(delivery["id"])])
-
-    # -- groups --------------------------------------------------------------------------
-
-    def _group_keys(self, group: str) -> list[str]:
-        """The group's members on a shard, and its marker there (see scripts.py)."""
-        return [f"{self.prefix}g:{group}", f"{self.prefix}gt:{group}"]
-
-    def _member_shard(self, channel: str) -> Shard:
-        """A membership lives on the shard of the member's list, so a group_send is one
-        script per shard that reads its members and pushes to them in place."""
-        return self._shard_of(self._list_key(channel))
-
-    async def _group_add(self, group: str, channel: str) -> None:
-        ms = int(self.group_expiry * 1000)
-        shard = self._member_shard(channel)
-        await shard.script("group_add", self._group_keys(group), [channel, ms])
-
-    async def _group_discard(self, group: str, channel: str) -> None:
-        await self._member_shard(channel).call(b"ZREM", self._group_keys(group)[0], channel)
-
-    async def _group_send(self, group: str, data: bytes) -> None:
-        args = [data, int(self.expiry * 1000), f"{self.prefix}c:", GROUP_CHUNK, *self._sizes]
-        keys = self._group_keys(group)
-        if len(self.shards) == 1:
-            await self._group_send_on(self.shards[0], keys, args)
-        else:
-            await asyncio.gather(*(self._group_send_on(s, keys, args) for s in self.shards))
-
-    async def _group_send_on(self, shard: Shard, keys: list[str], args: list[Any]) -> None:
-        """One call in the common case; members beyond GROUP_CHUNK come back and go out
-        in further calls (the same snapshot of the group, never a member twice)."""
-        rest = await shard.script("group_send", keys, args)
-        for i in range(0, len(rest), GROUP_CHUNK):
-            await shard.script("group_send", [], [*args, *rest[i : i + GROUP_CHUNK]])
 
     # -- what the layer tells about itself (gateways.layers.observing) -------------------
 
     async def _channel_figures(self, channels: list[str]) -> dict[str, ChannelFigures]:
-        by_shard: dict[Shard, list[str]] = {}
-        for channel in channels:
-            key = self._list_key(real_channel(channel))
-            by_shard.setdefault(self._shard_of(key), []).append(channel)
+        await self._ready()
         figures: dict[str, ChannelFigures] = {}
-        for shard, names in by_shard.items():
+        for shard, names in self._plan(channels):
             keys = []
             for channel in names:
-                keys += [self._list_key(real_channel(channel)), f"{self.prefix}h:{channel}"]
+                keys += [self._list_key(channel), self.keys.held(channel)[0]]
             reply = await shard.script("figures", keys, [])
             for i, channel in enumerate(names):
                 waiting, taken, head = reply[1 + 3 * i : 4 + 3 * i]
@@ -399,84 +402,61 @@ class RedisChannelLayer(BaseChannelLayer):
         return figures
 
     async def _busy_channels(self) -> list[str]:
+        await self._ready()
         prefix = f"{self.prefix}c:"
         found = await asyncio.gather(*(s.keys_with(prefix) for s in self.shards))
-        return [key.decode()[len(prefix) :] for keys in found for key in keys]
-
-    def _heartbeat_key(self, kind: str, name: str) -> str:
-        return f"{self.prefix}hb:{kind}:{name}"
+        return [self.keys.channel_of(key) for keys in found for key in keys]
 
     async def heartbeat(self, kind: str, name: str, record: dict[str, Any], ttl: float) -> None:
-        key = self._heartbeat_key(kind, name)
+        await self._ready()
+        key = self.keys.heartbeat(kind, name)
         data = msgpack.packb(record, use_bin_type=True)
         await self._shard_of(key).call(b"SET", key, data, b"PX", int(ttl * 1000))
 
     async def heartbeat_stop(self, kind: str, name: str) -> None:
-        key = self._heartbeat_key(kind, name)
+        await self._ready()
+        key = self.keys.heartbeat(kind, name)
         await self._shard_of(key).call(b"DEL", key)
 
     async def alive(self, kind: str) -> list[dict[str, Any]]:
-        prefix = self._heartbeat_key(kind, "")
+        await self._ready()
+        prefix = self.keys.heartbeat(kind, "")
         records: list[dict[str, Any]] = []
         for shard in self.shards:
             keys = sorted(await shard.keys_with(prefix))
-            if keys:
-                values = await shard.call(b"MGET", *keys)
-                records.extend(msgpack.unpackb(v, raw=False) for v in values if v is not None)
+            values = await asyncio.gather(*(shard.call(b"GET", key) for key in keys))
+            records.extend(msgpack.unpackb(v, raw=False) for v in values if v is not None)
         return sorted(records, key=lambda record: str(record.get("name")))
-
-    # -- message groups (the records of gateways.layers.ordering, kept in Redis) ----------
-
-    def _order_keys(self, group: str) -> tuple[Shard, list[str]]:
-        """A group's record lives with the group's own inbox (its interface's shard)."""
-        shard = self._shard_of(self._list_key(real_channel(group)))
-        return shard, [f"{self.prefix}o:{group}", f"{self.prefix}od"]
-
-    async def _order_begin(self, group: str, seq: int, channel: str, data: bytes) -> bool:
-        shard, keys = self._order_keys(group)
-        payload = channel.encode() + b"\0" + data
-        args: list[Arg] = [seq, payload, self._order_timeout_ms, self._order_ttl_ms, group]
-        return bool(await shard.script("order_begin", keys, args))
-
-    async def _order_end(self, group: str, seq: int) -> tuple[tuple[str, bytes] | None, bool]:
-        shard, keys = self._order_keys(group)
-        args: list[Arg] = [seq, self._order_timeout_ms, self._order_ttl_ms, group]
-        reply = await shard.script("order_end", keys, args)
-        return (_parked(reply[1]) if len(reply) > 1 else None), bool(reply[0])
-
-    async def _order_release(self) -> list[tuple[str, tuple[str, bytes]]]:
-        args: list[Arg] = [f"{self.prefix}o:", self._order_timeout_ms, 100]
-        replies = await asyncio.gather(
-            *(s.script("order_release", [f"{self.prefix}od"], args) for s in self.shards)
-        )
-        return [
-            (reply[i].decode(), _parked(reply[i + 1]))
-            for reply in replies
-            for i in range(0, len(reply), 2)
-        ]
-
-    async def _order_wait(self, group: str, seq: int) -> bool:
-        shard, keys = self._order_keys(group)
-        return bool(await shard.script("order_wait", keys[:1], [seq, self._order_ttl_ms]))
 
     # -- housekeeping --------------------------------------------------------------------
 
     async def _flush(self) -> None:
         self._buffers.clear()
-        await asyncio.gather(*(shard.delete_prefix(self.prefix) for shard in self.shards))
+        await self._ready()
+        tagged = self.keys.tagged
+        await asyncio.gather(*(s.delete_prefix(self.prefix, tagged) for s in self.shards))
 
     async def _close(self) -> None:
-        results = await asyncio.gather(
-            *(shard.close() for shard in self.shards), return_exceptions=True
+        await self.topology.close()
+
+
+def _topology(address: Address, **shard: Any) -> Topology:
+    if isinstance(address, ClusterAddress):
+        from gateways.layers.redis.cluster import ClusterTopology
+
+        return ClusterTopology(address, **shard)
+    if isinstance(address, SentinelAddress):
+        from gateways.layers.redis.sentinel import SentinelHooks
+
+        hooks = SentinelHooks(
+            address,
+            socket_timeout=shard["socket_timeout"],
+            socket_connect_timeout=shard["socket_connect_timeout"],
         )
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, LayerUnavailable):
-                raise result
-
-
-def _parked(payload: bytes) -> tuple[str, bytes]:
-    channel, _, data = payload.partition(b"\0")
-    return channel.decode(), data
+        return RingTopology([ShardAddress(address.url, address.name)], hooks, **shard)
+    if not address:
+        raise ValueError("a redis layer needs at least one server")
+    return RingTopology(address, None, **shard)
 
 
 def _multi_fernet(keys: Iterable[str]) -> Any:

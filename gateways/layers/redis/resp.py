@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-from redis.exceptions import AuthenticationError, NoScriptError, ReadOnlyError, ResponseError
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateways.layers.redis._compat import UrlSettings, read_url, tls_context
+from gateways.layers.redis._compat import UrlSettings, read_url, reply_error, tls_context
 
 Arg = bytes | str | int
 Orphan = Callable[[Any], None]
@@ -43,15 +43,6 @@ def pack(*args: Arg) -> bytes:
             arg = b"%d" % arg
         parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
     return b"".join(parts)
-
-
-def _reply_error(reply: hiredis.ReplyError) -> ResponseError:
-    text = str(reply)
-    if text.startswith("NOSCRIPT"):
-        return NoScriptError(text)
-    if text.startswith("READONLY"):
-        return ReadOnlyError(text)
-    return ResponseError(text)
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class RespConnection(asyncio.Protocol):
             if orphan is not None and not isinstance(reply, hiredis.ReplyError):
                 orphan(reply)
         elif isinstance(reply, hiredis.ReplyError):
-            future.set_exception(_reply_error(reply))
+            future.set_exception(reply_error(str(reply)))
         else:
             future.set_result(reply)
         if not self._pending:

@@ -51,10 +51,11 @@ return now
 """
 )
 
-#: KEYS: this shard's part of a group (a zset of the members whose lists live here) and
-#: its marker, or none when the members come in ARGV. ARGV: data, ttl ms, list key
-#: prefix, members per call, capacity, inbox capacity, number of rules, that many (Lua
-#: pattern, capacity) pairs (see capacities.py), then the explicit members.
+#: KEYS: a zset of members of the group whose lists live here (on this shard, or in this
+#: slot of a cluster) and its marker. ARGV: data, ttl ms, list key prefix and suffix
+#: (a member's list is prefix .. queue .. suffix), members per call, capacity, inbox
+#: capacity, number of rules, that many (Lua pattern, capacity) pairs (see
+#: capacities.py), then explicit members (a further call: the zset is not read).
 #: Pushes to the first ``members per call`` members and returns the rest (read from the
 #: zset: the caller sends those in further calls, so one call holds Redis briefly).
 #: A full member is skipped. While the marker promises every member's list outlives
@@ -64,18 +65,19 @@ return now
 GROUP_SEND = (
     _NOW
     + """
-local data, ttl, lists = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local chunk, capacity, inbox = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local data, ttl, lists, tail = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local chunk, capacity, inbox = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local rules, members = {}, {}
-local first = 8 + 2 * tonumber(ARGV[7])
-for i = 8, first - 1, 2 do rules[#rules + 1] = {ARGV[i], tonumber(ARGV[i + 1])} end
+local first = 9 + 2 * tonumber(ARGV[8])
+for i = 9, first - 1, 2 do rules[#rules + 1] = {ARGV[i], tonumber(ARGV[i + 1])} end
+local explicit = #ARGV >= first
 local topped = false  -- every member's list here lives past this message already
-if #KEYS > 0 then
+if explicit then
+  for i = first, #ARGV do members[#members + 1] = ARGV[i] end
+else
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   members = redis.call('ZRANGE', KEYS[1], 0, -1)
   topped = tonumber(redis.call('GET', KEYS[2]) or 0) >= now + ttl
-else
-  for i = first, #ARGV do members[#members + 1] = ARGV[i] end
 end
 
 local call, find, sub = redis.call, string.find, string.sub
@@ -103,7 +105,7 @@ for k = 1, math.min(#members, chunk) do
   local bang = find(member, '!', 1, true)
   local queue = member
   if bang then queue = sub(member, 1, bang) end  -- a process's sockets share its inbox
-  local list, entry = lists .. queue, head .. member .. '\\0\\0' .. data
+  local list, entry = lists .. queue .. tail, head .. member .. '\\0\\0' .. data
   local n = call('RPUSH', list, entry)
   if n > smallest then  -- the exact size matters only past the smallest one
     local size = size_of(queue, bang and inbox or capacity)
@@ -114,7 +116,7 @@ for k = 1, math.min(#members, chunk) do
     fresh[list] = true
   end
 end
-if #KEYS > 0 and not topped and #members <= chunk then
+if not explicit and not topped and #members <= chunk then
   redis.call('SET', KEYS[2], now + 2 * ttl, 'PX', 2 * ttl)
 end
 local rest = {}
@@ -123,14 +125,24 @@ return rest
 """
 )
 
-#: KEYS: group zset, its marker (a new member's list is not covered by it). ARGV:
-#: channel, group expiry ms.
+#: KEYS: group zset, its marker (a new member's list is not covered by it), or a
+#: cluster group's index of member queues alone. ARGV: member, group expiry ms.
 GROUP_ADD = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+"""
+)
+
+#: KEYS: a cluster group's index of member queues. The queues whose members have not
+#: all lapsed.
+GROUP_QUEUES = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 )
 
@@ -242,7 +254,8 @@ local function done_of(record) return tonumber(redis.call('HGET', record, 'd') o
 """
 
 #: KEYS: record, due zset. ARGV: seq, parked payload, timeout ms, ttl ms, group.
-#: 1: run it now; 0: parked.
+#: 1: run it now; 0: parked; 2: parked, and the due zset was empty (a cluster layer
+#: then lists the inbox in its ``oi`` key, see keys.py).
 ORDER_BEGIN = (
     _NOW
     + _DONE
@@ -252,12 +265,15 @@ if done_of(KEYS[1]) >= seq - 1 then return 1 end
 redis.call('HSET', KEYS[1], 'p:' .. seq, ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local first = redis.call('ZCARD', KEYS[2]) == 0
 redis.call('ZADD', KEYS[2], 'NX', now + tonumber(ARGV[3]), ARGV[5])
+if first then return 2 end
 return 0
 """
 )
 
-#: KEYS: record, due zset. ARGV: seq, timeout ms, ttl ms, group.
+#: KEYS: record, due zset. ARGV: seq, timeout ms, ttl ms, group, last (1: nothing follows
+#: seq, so the record goes unless something is parked).
 #: {wake (0/1), the parked successor's payload (absent when none)}.
 ORDER_END = (
     _NOW
@@ -294,7 +310,12 @@ if not following and done < lost_below then
     redis.call('HSET', record, 'd', lowest - 1)
   end
 end
-if not following then return {wake} end
+if not following then
+  if ARGV[5] == '1' and tonumber(redis.call('HGET', record, 'n') or '0') <= 0 then
+    redis.call('DEL', record)
+  end
+  return {wake}
+end
 redis.call('HDEL', record, field)
 if redis.call('HINCRBY', record, 'n', -1) > 0 then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
@@ -306,12 +327,13 @@ return {wake, following}
 )
 
 #: KEYS: due zset. ARGV: record key prefix, timeout ms, most groups per call.
-#: {group, payload, group, payload, ...}: the oldest parked message of each overdue group.
+#: {groups still in the due zset, group, payload, group, payload, ...}: the oldest
+#: parked message of each overdue group.
 ORDER_RELEASE = (
     _NOW
     + _DONE
     + """
-local out = {}
+local out = {0}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, group in ipairs(due) do
   local record = ARGV[1] .. group
@@ -336,9 +358,45 @@ for _, group in ipairs(due) do
     redis.call('ZREM', KEYS[1], group)
   end
 end
+out[1] = redis.call('ZCARD', KEYS[1])
 return out
 """
 )
+
+#: KEYS: a cluster layer's list of inboxes with parked messages. ARGV: inbox, ttl ms.
+#: Lists the inbox (scored by when), forgetting inboxes not listed again for ``ttl``.
+ORDER_ENLIST = (
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+)
+
+#: KEYS: the list of inboxes. {server time ms, inbox, inbox, ...}.
+ORDER_INBOXES = (
+    _NOW
+    + """
+local out = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.insert(out, 1, now)
+return out
+"""
+)
+
+#: KEYS: the list of inboxes. ARGV: a time read by ORDER_INBOXES, then inboxes whose due
+#: zset was seen empty after it. Drops those not listed again since that time (a park
+#: that raced the release listed it again, and it stays).
+ORDER_DELIST = """
+local removed = 0
+for i = 2, #ARGV do
+  local listed = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if listed and tonumber(listed) < tonumber(ARGV[1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+"""
 
 #: KEYS: record. ARGV: seq, ttl ms. 1: it ended already; 0: its end will wake.
 ORDER_WAIT = (

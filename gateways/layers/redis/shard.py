@@ -6,6 +6,10 @@ and a reply that takes longer than ``socket_timeout`` marks the server unreachab
 Each blocking pop takes a connection of its own (at most ``max_connections`` at once;
 callers wait for a free one), without that timeout: it waits server-side and is
 guarded by a deadline a little past the pop's own timeout instead.
+
+Where the server is, and what to do when it moved, is its :class:`ServerHooks`' call:
+a fixed address by default, the primary Sentinel names (sentinel.py), or a node of a
+Redis Cluster whose redirections redis-py follows (cluster.py).
 """
 
 from __future__ import annotations
@@ -18,8 +22,19 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterDownError,
+    ClusterError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateways.layers.errors import LayerUnavailable
@@ -49,11 +64,47 @@ SCRIPTS = (
     "order_release",
     "order_wait",
     "figures",
+    "group_queues",
+    "order_enlist",
+    "order_inboxes",
+    "order_delist",
 )
 
 Popped = tuple[str, bytes]  # (list key, raw entry)
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+#: The command was not run where it was sent: a cluster's slot moved (MOVED, ASK), is
+#: moving (TRYAGAIN) or has no primary now (CLUSTERDOWN; MASTERDOWN from a replica).
+_REDIRECTED = (AskError, TryAgainError, ClusterDownError)
+#: The server is not there, or is not the primary (any more).
+_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    BusyLoadingError,
+    ClusterError,
+    RedisClusterException,
+    OSError,
+    *_REDIRECTED,
+)
+#: Replies that say this connection talks to the wrong server: it is dropped.
+_WRONG_SERVER = (ReadOnlyError, BusyLoadingError)
+
+
+class ServerHooks:
+    """Where a shard's server is and what happens when it is not there: by default a
+    fixed address, and nothing to learn from a failure."""
+
+    async def endpoint(self, configured: Endpoint) -> Endpoint:
+        """The address to open the next connection to."""
+        return configured
+
+    def lost(self) -> None:
+        """The server was unreachable, refused a write or redirected: look it up again."""
+
+    async def redirected(self, *command: Arg) -> Any:
+        """Run a command that the server redirected (a cluster node: MOVED, ASK ...)
+        where it belongs; without a cluster, the server is not usable now."""
+        raise RedisConnectionError("the server redirected a command (is it a cluster node?)")
 
 
 class Shard:
@@ -65,8 +116,10 @@ class Shard:
         socket_timeout: float,
         socket_connect_timeout: float,
         expiry_ms: int,
+        hooks: ServerHooks | None = None,
     ) -> None:
         self.name = address.name
+        self.hooks = hooks or ServerHooks()
         self.expiry_ms = expiry_ms  # lifetime of a requeued list (see scripts.py)
         self.endpoint = Endpoint.from_url(address.url, address.name)
         self.socket_timeout = socket_timeout
@@ -83,6 +136,8 @@ class Shard:
             self._scripts[name] = (hashlib.sha1(source).hexdigest().encode(), source)
         self._background: set[asyncio.Task[None]] = set()
         self._blmpop = True  # until the server says it has no BLMPOP (Redis < 7)
+        self._at: tuple[str, int] | None = None  # where the connections go
+        self._recheck = False  # look up the server's address before the next command
         #: Server clock minus ours, in seconds, learned from script replies; entries
         #: carry expiry times on the server's clock.
         self.clock_offset: float | None = None
@@ -101,17 +156,53 @@ class Shard:
 
     @contextlib.contextmanager
     def reachable(self) -> Iterator[None]:
-        """Turn every way of not reaching Redis into :class:`LayerUnavailable`."""
+        """Turn every way of not reaching Redis into :class:`LayerUnavailable`, and
+        tell the hooks, so the next connection looks for the server again."""
         try:
             yield
         except _UNAVAILABLE as exc:
+            self._failed()
+            if isinstance(exc, _WRONG_SERVER) and self._command is not None:
+                self._command.close()  # open, but to a replica now
             raise LayerUnavailable(f"redis {self.name}: {exc or type(exc).__name__}") from exc
+
+    def _failed(self) -> None:
+        """Something went wrong with this server: before the next command, look up where
+        it is (it may be another server now, e.g. after a Sentinel failover)."""
+        self.hooks.lost()
+        self._recheck = True
+
+    async def _follow(self) -> None:
+        """After a failure: where is the server now?"""
+        if self._recheck:
+            self._recheck = False
+            self._moved(await self.hooks.endpoint(self.endpoint))
+
+    def _moved(self, endpoint: Endpoint) -> None:
+        """Connections go to ``endpoint`` from now on; those open elsewhere are closed
+        (idle ones at once, busy ones are left to finish or fail)."""
+        place = (endpoint.host, endpoint.port)
+        if self._at is not None and place != self._at:
+            log.warning("redis %s: now at %s:%d", self.name, *place)
+            for conn in self._idle:
+                conn.close()
+            if self._command is not None:
+                self._command.close()
+        self._at = place
+
+    async def _open(self, timeout: float | None, coalesce: bool = False) -> RespConnection:
+        """A new connection to wherever the hooks say the server is now."""
+        endpoint = await self.hooks.endpoint(self.endpoint)
+        self._moved(endpoint)
+        return await connect(endpoint, timeout, self.connect_timeout, coalesce)
 
     # -- commands ------------------------------------------------------------------------
 
     async def _connection(self) -> RespConnection:
         """The shared command connection, (re)opened on demand: a server that restarted
         closed it, which asyncio notices at once, so the next call simply reconnects."""
+        if self._recheck:
+            await self._follow()
         conn = self._command
         if conn is not None and conn.open:
             return conn
@@ -119,9 +210,7 @@ class Shard:
             self._connecting = asyncio.Lock()
         async with self._connecting:
             if self._command is None or not self._command.open:
-                self._command = await connect(
-                    self.endpoint, self.socket_timeout, self.connect_timeout, coalesce=True
-                )
+                self._command = await self._open(self.socket_timeout, coalesce=True)
                 await self._read_clock(self._command)
             return self._command
 
@@ -134,16 +223,68 @@ class Shard:
     async def call(self, *args: Arg) -> Any:
         with self.reachable():
             conn = await self._connection()
-            return await conn.call(pack(*args))
+            try:
+                return await conn.call(pack(*args))
+            except _REDIRECTED:
+                return await self.hooks.redirected(*args)
 
     async def script(self, name: str, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         sha, source = self._scripts[name]
         with self.reachable():
             conn = await self._connection()
             try:
-                return await conn.call(pack(b"EVALSHA", sha, len(keys), *keys, *args))
-            except NoScriptError:  # a new or restarted server: EVAL also caches it
-                return await conn.call(pack(b"EVAL", source, len(keys), *keys, *args))
+                return await self._eval(conn, sha, source, keys, args)
+            except _REDIRECTED:
+                try:
+                    return await self.hooks.redirected(b"EVALSHA", sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    return await self.hooks.redirected(b"EVAL", source, len(keys), *keys, *args)
+
+    @staticmethod
+    async def _eval(
+        conn: RespConnection, sha: bytes, source: bytes, keys: Sequence[Arg], args: Sequence[Arg]
+    ) -> Any:
+        try:
+            return await conn.call(pack(b"EVALSHA", sha, len(keys), *keys, *args))
+        except NoScriptError:  # a new or restarted server: EVAL also caches it
+            return await conn.call(pack(b"EVAL", source, len(keys), *keys, *args))
+
+    async def replicated_script(
+        self, name: str, keys: Sequence[Arg], args: Sequence[Arg], at_least: int
+    ) -> Any:
+        """A script whose writes count only once every replica online (``ROLE``), and
+        at least ``at_least`` replicas, have them: ``WAIT``, which needs the script's
+        own connection (one of the blocking ones). Fewer in time:
+        :class:`LayerUnavailable`, though the primary keeps the write (at least once)."""
+        sha, source = self._scripts[name]
+        wait_ms = int(self.socket_timeout * 1000)
+        with self.reachable():
+            conn = await self._take_blocking()
+            try:
+                ran = conn.call(pack(b"EVALSHA", sha, len(keys), *keys, *args))
+                role = conn.call(pack(b"ROLE"))  # in the same round trip
+                try:
+                    reply = await ran
+                except NoScriptError:
+                    reply = await conn.call(pack(b"EVAL", source, len(keys), *keys, *args))
+                wanted = max(at_least, len((await role)[2]))
+                acked = wanted
+                if wanted:
+                    waited = pack(b"WAIT", wanted, wait_ms)
+                    acked = int(await conn.call(waited, timeout=wait_ms / 1000 + BLOCK_GRACE))
+            except BaseException:
+                conn.close()  # which fails whatever is still pending on it
+                self._give_back(conn)
+                if role.done() and not role.cancelled():
+                    role.exception()  # seen: it failed with the connection
+                raise
+            self._give_back(conn)
+        if acked < wanted:  # maybe a primary that was replaced: look it up again
+            self._failed()
+            raise LayerUnavailable(
+                f"redis {self.name}: a write reached {acked} of {wanted} replica(s) in time"
+            )
+        return reply
 
     # -- blocking pops -------------------------------------------------------------------
 
@@ -152,12 +293,13 @@ class Shard:
             self._slots = asyncio.Semaphore(self.max_connections)
         await self._slots.acquire()
         try:
+            await self._follow()
             while self._idle:
                 conn = self._idle.pop()
                 if conn.open:
                     return conn
                 self._blocking.discard(conn)
-            conn = await connect(self.endpoint, None, self.connect_timeout)
+            conn = await self._open(None)
             self._blocking.add(conn)
             return conn
         except BaseException:
@@ -271,10 +413,19 @@ class Shard:
             if cursor == b"0":
                 return found
 
-    async def delete_prefix(self, prefix: str) -> None:
+    async def delete_prefix(self, prefix: str, by_slot: bool = False) -> None:
+        """Delete every key that starts with ``prefix``; ``by_slot``: a cluster node,
+        where one command may only name keys of one slot."""
         keys = await self.keys_with(prefix)
-        for i in range(0, len(keys), 500):
-            await self.call(b"UNLINK", *keys[i : i + 500])
+        batches: list[list[bytes]] = []
+        if by_slot:
+            slots: dict[int, list[bytes]] = {}
+            for key in keys:
+                slots.setdefault(key_slot(key), []).append(key)
+            batches = list(slots.values())
+        else:
+            batches = [keys[i : i + 500] for i in range(0, len(keys), 500)]
+        await asyncio.gather(*(self.call(b"UNLINK", *batch) for batch in batches))
 
     async def close(self) -> None:
         if self._background:
