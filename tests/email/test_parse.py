@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateways_email.parse import email_receive
+from gateways_email.parse import MAX_DEPTH, email_receive
 
 
 def receive(raw: bytes) -> dict:
@@ -70,3 +70,62 @@ def test_no_headers_at_all():
     assert message["subject"] == ""
     assert message["content"]["body"] == b"just a body\r\n"
     assert message["peer"] == ["127.0.0.1", 2525]
+
+
+def nested_mime(depth: int, kind: str = "multipart") -> bytes:
+    """A mail whose parts nest ``depth`` levels deep, a text leaf at the bottom."""
+    head = b"From: a@remote.test\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    if kind == "message":
+        return head + b"Content-Type: message/rfc822\r\n\r\n" * depth + b"\r\nleaf\r\n"
+    opening = b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n'
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    parts = b"".join(opening % (i, i) for i in range(depth))
+    return head + parts + b"Content-Type: text/plain\r\n\r\nleaf\r\n" + closing
+
+
+def levels(node: dict) -> tuple[int, dict]:
+    """How many multipart levels lead to the first leaf, and that leaf."""
+    depth = 0
+    while "parts" in node:
+        node, depth = node["parts"][0], depth + 1
+    return depth, node
+
+
+def test_mime_nested_within_the_bound_is_a_whole_tree():
+    depth, leaf = levels(receive(nested_mime(MAX_DEPTH))["content"])
+    assert depth == MAX_DEPTH
+    assert leaf == {"content-type": "text/plain", "body": b"leaf", "charset": "us-ascii"}
+
+
+def test_mime_nested_450_deep_is_cut_at_the_bound_and_kept_opaque():
+    """As reported: a mail nested ~450 deep made the parser raise RecursionError."""
+    raw = nested_mime(450)
+    message = receive(raw)
+    depth, leaf = levels(message["content"])
+    assert depth == MAX_DEPTH + 1
+    assert leaf["opaque"] is True
+    assert leaf["content-type"] == "multipart/mixed"  # as declared, but not parsed
+    assert leaf["body"].startswith(b"--b%d\r\n" % (MAX_DEPTH + 1))
+    assert b"\r\nleaf\r\n" in leaf["body"]
+    assert message["raw"] == raw and message["subject"] == "deep"
+
+
+def test_enclosed_messages_nested_deep_are_cut_at_the_bound_too():
+    """600 message/rfc822 levels raised RecursionError too; now the chain is parsed
+    down to the bound and kept as bytes below it."""
+    content = receive(nested_mime(600, "message"))["content"]
+    assert content["content-type"] == "message/rfc822"
+    assert content["body"].count(b"Content-Type: message/rfc822") == 600 - 1
+    assert content["body"].rstrip().endswith(b"leaf")
+
+
+def test_a_header_the_parser_recurses_on_is_kept_as_text():
+    """Nested comments made the modern header parser hit the recursion limit."""
+    raw = b"Content-Type: text/plain; a=" + b"(" * 5000 + b")" * 5000 + b"\r\n\r\nbody\r\n"
+    message = receive(raw)
+    assert message["content"] == {
+        "content-type": "text/plain",
+        "body": b"body\r\n",
+        "charset": "us-ascii",
+    }
+    assert message["headers"]["content-type"].startswith("text/plain; a=((")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 from typing import Any
 
 from gateways_irc._compat import arm_sasl, login_failure
-from irc.client_aio import AioReactor
+from irc.client import ServerConnection
+from irc.client_aio import AioConnection, AioReactor
 
 #: What the scripted server answers to each line the client sends (by its start).
 SASL_SERVER = {
@@ -88,3 +90,20 @@ def test_a_refused_password_is_a_login_failure_with_the_servers_reason():
     _, outcomes = asyncio.run(login(REFUSING_SERVER))
     assert [e.type for e in outcomes] == ["login_failed"]
     assert "SASL authentication failed" in login_failure(outcomes[0])
+
+
+def test_the_private_methods_wire_connection_leans_on_are_still_there():
+    """``wire.Connection`` runs ``_process_line`` per line and overrides ``_handle_other``
+    (behaviour: tests/irc/test_hostile_server.py, a QUIT without reason and bad lines)."""
+    from gateways_irc.wire import Connection
+
+    assert list(inspect.signature(Connection._process_line).parameters) == ["self", "line"]
+    assert list(inspect.signature(ServerConnection._handle_other).parameters) == [
+        "self",
+        "arguments",
+        "command",
+        "source",
+        "tags",
+    ]
+    assert issubclass(Connection, ServerConnection)
+    assert "process_data" in vars(AioConnection)  # what its protocol calls with each read

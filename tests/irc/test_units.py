@@ -172,3 +172,26 @@ def test_networks_inherit_settings_and_keep_their_own(tmp_path):
 def test_bad_network_tables_are_clear_errors(tmp_path, text, error):
     with pytest.raises(ConfigError, match=error):
         networks(settings_from(tmp_path, text))
+
+
+def test_the_line_buffer_drops_overlong_lines_and_keeps_the_rest():
+    from gateways_irc.wire import MAX_LINE, BoundedLineBuffer
+
+    buffer = BoundedLineBuffer()
+    buffer.feed(b"first\r\nsec")
+    assert list(buffer) == ["first"]
+    buffer.feed(b"ond\r\n" + b"x" * MAX_LINE)  # a line exactly at the limit is kept
+    assert list(buffer) == ["second"]
+    buffer.feed(b"\r")  # its CR and LF may come in two reads
+    assert list(buffer) == []
+    buffer.feed(b"\n" + b"y" * (MAX_LINE + 2))  # this one is too long, even unfinished
+    assert list(buffer) == ["x" * MAX_LINE]
+    assert (len(buffer), buffer.overlong) == (0, 1)
+    for _ in range(100):  # the rest of it is dropped as it comes, up to its LF
+        buffer.feed(b"y" * 65536)
+    assert len(buffer) == 0
+    buffer.feed(b"yyy\nthird\r\ncaf\xe9\r\n")
+    assert list(buffer) == ["third", "café"]  # not UTF-8: read as Latin-1
+    buffer.feed(b"z" * (MAX_LINE + 5) + b"\r\nfourth\r\n")  # whole, in one read
+    assert list(buffer) == ["fourth"]
+    assert buffer.overlong == 2

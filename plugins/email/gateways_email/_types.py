@@ -8,7 +8,8 @@ from typing import Any, TypedDict
 
 #: One node of ``email.receive``'s ``content`` tree. A leaf has ``body`` (transfer-decoded
 #: bytes); a multipart node has ``parts``. ``filename``/``disposition`` only when present,
-#: ``charset`` only on text leaves.
+#: ``charset`` only on text leaves. ``opaque`` (True) marks a part nested too deep to be
+#: parsed: its ``body`` is the part's raw body, whatever its declared ``content-type``.
 ContentPart = TypedDict(
     "ContentPart",
     {
@@ -18,6 +19,7 @@ ContentPart = TypedDict(
         "charset": str,
         "filename": str,
         "disposition": str,
+        "opaque": bool,
     },
     total=False,
 )

@@ -7,6 +7,11 @@ answer=250 2.0.0 OK: queued``. The fields are also given with ``extra=``, so
 ``size`` (bytes of the mail, null when it was not read whole), ``code`` (the answer's
 number) and ``answer``.
 
+What the client chose (HELO name, addresses, and the answers that quote them) is
+escaped in the text line with :func:`~gateways.plugin.printable`: a control character
+in an address must not forge or colour a log line. The ``extra=`` fields keep the
+values as they are, for structured logs that encode them (JSON escapes them).
+
 Cheap when unused: with the logger off, a session does one level check per DATA.
 """
 
@@ -19,6 +24,8 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
 
+from gateways.plugin import printable
+
 access = logging.getLogger("gateways.email.access")
 INFO = logging.INFO
 _ADDRESS = re.compile(r"<([^>]*)>")
@@ -30,7 +37,7 @@ def peer_text(peer: Any) -> str:
     if isinstance(peer, (tuple, list)) and len(peer) >= 2:
         host = str(peer[0])
         return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
-    return str(peer or "-")
+    return printable(str(peer or "-"))
 
 
 def transaction(session: Any, envelope: Any, answer: str) -> None:
@@ -56,11 +63,11 @@ def _line(
     access.info(
         "%s helo=%s from=<%s> to=%s size=%s answer=%s",
         peer,
-        helo or "-",
-        mail_from or "",
-        ",".join(f"<{to}>" for to in rcpt_tos) or "-",
+        printable(helo or "-"),
+        printable(mail_from or ""),
+        printable(",".join(f"<{to}>" for to in rcpt_tos) or "-", 1000),
         "-" if size is None else size,
-        answer,
+        printable(answer),
         extra={
             "peer": peer,
             "helo": helo,

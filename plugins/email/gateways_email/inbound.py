@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateways_email._types import EmailReceive
+from gateways_email.access import peer_text
 from gateways_email.parse import email_receive
 
-from gateways.plugin import BaseChannelLayer, ChannelFull, MessageTooLarge
+from gateways.plugin import BaseChannelLayer, ChannelFull, MessageTooLarge, Throttled
 
 log = logging.getLogger("gateways.email")
 
@@ -61,6 +62,8 @@ class InboundHandler:
         self.handed_over = handed_over
         self.accepted = 0
         self.in_flight = 0
+        #: Per-mail and per-client warnings: one line a minute per kind, with counts.
+        self.warn = Throttled(log)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -100,7 +103,12 @@ class InboundHandler:
         refused = getattr(session, "gateways_refused", 0) + 1
         session.gateways_refused = refused
         if refused > self.max_recipients:
-            log.warning("%s: %d refused recipients, closing", session.peer, refused)
+            self.warn.warning(
+                "refused recipients",
+                "%s: %d refused recipients, closing",
+                peer_text(session.peer),
+                refused,
+            )
             asyncio.get_running_loop().call_soon(server.transport.close)
             return "421 4.7.0 Too many refused recipients, closing connection"
         return f"550 5.7.1 <{address}>: relay access denied (not a local domain)"
@@ -116,12 +124,14 @@ class InboundHandler:
     async def receive(self, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or b""
         if BARE_LINE_END.search(raw):
-            log.warning("%s: refused a mail with a bare CR or LF", session.peer)
+            self.warn.warning(
+                "bare line end", "%s: refused a mail with a bare CR or LF", peer_text(session.peer)
+            )
             return "550 5.6.11 Bare CR or LF in message data (lines must end with CRLF)"
         try:
             message = await self.parse(raw, session, envelope)
         except Exception:
-            log.exception("%s: could not parse a mail", session.peer)
+            log.exception("%s: could not parse a mail", peer_text(session.peer))
             return "554 5.6.0 Message could not be parsed"
         status = await self.hand_over(message)
         if status is None:
@@ -150,13 +160,13 @@ class InboundHandler:
         try:
             await self.layer.send(self.channel, message)
         except ChannelFull:
-            log.warning("%s is full: answering 451", self.channel)
+            self.warn.warning("full", "%s is full: answering 451", self.channel)
             return "451 4.3.1 Too busy right now, try again later"
         except MessageTooLarge as exc:
-            log.warning("mail too large for the channel layer: %s", exc)
+            self.warn.warning("too large", "mail too large for the channel layer: %s", exc)
             return "552 5.3.4 Message too big for this server"
         except (ConnectionError, OSError, TimeoutError) as exc:
-            log.error("channel layer unreachable (%s): answering 451", exc)
+            self.warn.error("unreachable", "channel layer unreachable (%s): answering 451", exc)
             return "451 4.3.0 Temporary failure, try again later"
         except Exception:
             log.exception("could not hand a mail to the channel layer: answering 451")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
+from gateways_email import safelog
 from gateways_email.access import AccessSMTP
 from gateways_email.inbound import InboundHandler
 from gateways_email.options import EmailOptions
@@ -27,10 +28,12 @@ IDENT = "ESMTP gateways"
 
 
 def quiet_aiosmtpd(ours: logging.Logger) -> None:
-    """aiosmtpd logs every command line at INFO on ``mail.log``; keep that for DEBUG."""
-    logger = logging.getLogger("mail.log")
+    """aiosmtpd logs every command line at INFO on ``mail.log``; keep that for DEBUG.
+    What it does log is escaped, and its warnings rate-limited (see :mod:`.safelog`)."""
+    logger = logging.getLogger(safelog.AIOSMTPD_LOGGER)
     if logger.level == logging.NOTSET and not ours.isEnabledFor(logging.DEBUG):
         logger.setLevel(logging.WARNING)
+    safelog.install(ours)
 
 
 #: What an ``email.receive`` holds beside the raw mail and its decoded parts (envelope,

@@ -22,7 +22,7 @@ from gateways_email._types import EmailSendFailed
 from gateways_email.compose import InvalidEmail, Outgoing, compose
 from gateways_email.options import EmailOptions
 
-from gateways.plugin import BaseChannelLayer
+from gateways.plugin import BaseChannelLayer, Throttled, printable
 
 log = logging.getLogger("gateways.email.outbound")
 
@@ -163,6 +163,7 @@ class Outbound:
         self.default_from = default_from
         self.retries = retries
         self.backoff = backoff
+        self.warn = Throttled(log)  # per-message errors: one line a minute per kind
 
     @classmethod
     def from_options(cls, layer: BaseChannelLayer, given: EmailOptions, hostname: str) -> Outbound:
@@ -187,7 +188,7 @@ class Outbound:
         try:
             outgoing = compose(content, self.hostname, self.default_from)
         except InvalidEmail as exc:
-            log.error("refused an email.send message: %s", exc)
+            self.warn.error("invalid", "refused an email.send message: %s", printable(str(exc)))
             await self.publish_failure(content, DeliveryFailed("invalid", str(exc), None, []), 0)
             return
         pending, tries = list(outgoing.recipients), 0
@@ -206,7 +207,7 @@ class Outbound:
                 log.warning(
                     "delivery of %s failed (%s); try %d of %d in %.1fs",
                     outgoing.message_id,
-                    result.error or result.code,
+                    printable(str(result.error or result.code)),  # the relay's words
                     tries + 1,
                     self.retries,
                     delay,
@@ -219,15 +220,16 @@ class Outbound:
     async def give_up(
         self, content: dict[str, Any], outgoing: Outgoing, failure: DeliveryFailed, tries: int
     ) -> None:
-        log.error(
+        self.warn.error(
+            f"gave up {failure.reason}",
             "could not deliver %s to %s after %d tr%s (%s %s: %s)",
             outgoing.message_id,
-            ", ".join(failure.recipients),
+            printable(", ".join(failure.recipients), 1000),
             tries,
             "y" if tries == 1 else "ies",
             failure.reason,
             failure.code or "",
-            failure.error,
+            printable(str(failure.error)),
         )
         await self.publish_failure(content, failure, tries, outgoing.message_id)
 
@@ -250,4 +252,4 @@ class Outbound:
         try:
             await self.layer.send(FAILED_CHANNEL, report)
         except Exception as exc:
-            log.error("could not publish on %s: %s", FAILED_CHANNEL, exc)
+            self.warn.error("unpublished", "could not publish on %s: %s", FAILED_CHANNEL, exc)

@@ -10,6 +10,11 @@ builds a new header class each time), which showed as most of the cost per mail.
 policy used here is ``email.policy.default`` with a header factory that caches those
 classes and the parsed MIME structure headers (``Content-Type`` and friends repeat from
 mail to mail), and headers that have nothing to decode skip the parser altogether.
+
+Hostile mail must not break it: parts nested deeper than :data:`MAX_DEPTH` levels are
+not parsed (each comes as one opaque leaf with its raw body), a header the modern parser
+chokes on (it recurses on nested comments) is kept as plain text, and if anything else
+still fails, the mail is kept whole as one opaque leaf. :func:`email_receive` never raises.
 """
 
 from __future__ import annotations
@@ -18,11 +23,22 @@ import email
 import email.header
 import email.policy
 import functools
+import logging
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from typing import Any
 
 from gateways_email._types import ContentPart, EmailReceive
+
+from gateways.plugin import Throttled
+
+log = logging.getLogger("gateways.email")
+warn = Throttled(log)
+
+#: MIME levels parsed into a tree; a part deeper than this is one opaque leaf.
+MAX_DEPTH = 30
+#: The name under which a header that cannot be parsed is kept as unstructured text.
+UNPARSED = "x-gateways-unparsed"
 
 #: MIME structure headers: parsed once per distinct value.
 CACHED_HEADERS = frozenset(
@@ -38,16 +54,47 @@ class CachingHeaderRegistry(HeaderRegistry):
         return super().__getitem__(name)
 
     def __call__(self, name: str, value: str) -> BaseHeader:
-        if name.lower() in CACHED_HEADERS:
-            return self._structure(name, value)
-        return self[name](name, value)
+        try:
+            if name.lower() in CACHED_HEADERS:
+                return self._structure(name, value)
+            return self[name](name, value)
+        except Exception:  # RecursionError on nested comments, or a parser bug
+            return self[UNPARSED](name, value)
 
     @functools.lru_cache(maxsize=512)  # noqa: B019
     def _structure(self, name: str, value: str) -> BaseHeader:
         return self[name](name, value)
 
 
-POLICY = email.policy.default.clone(header_factory=CachingHeaderRegistry())
+class BoundedMessage(EmailMessage):
+    """A part that knows how deep it sits. The parser attaches each part to its parent
+    before it reads the part's headers and asks its content type; a part past
+    :data:`MAX_DEPTH` answers ``application/octet-stream``, so the parser keeps its body
+    as bytes instead of descending (no recursion 450 levels deep, and no boundary
+    matched against hundreds of open parents on every line)."""
+
+    depth = 0
+
+    def attach(self, payload: Any) -> None:
+        if isinstance(payload, BoundedMessage):
+            payload.depth = self.depth + 1
+        super().attach(payload)
+
+    @property
+    def opaque(self) -> bool:
+        return self.depth > MAX_DEPTH
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream" if self.opaque else super().get_content_type()
+
+    def declared_type(self) -> str:
+        """The type its headers give, even for an opaque part."""
+        return super().get_content_type()
+
+
+POLICY = email.policy.default.clone(
+    header_factory=CachingHeaderRegistry(), message_factory=BoundedMessage
+)
 
 
 def decoded_header(name: str, value: str) -> str:
@@ -81,6 +128,8 @@ def headers_of(message: Message) -> dict[str, str | list[str]]:
 
 def content_of(part: Message) -> ContentPart:
     """The part's tree: ``parts`` for multiparts, transfer-decoded ``body`` bytes otherwise."""
+    if isinstance(part, BoundedMessage) and part.opaque:
+        return {"content-type": part.declared_type(), "body": leaf_body(part, ""), "opaque": True}
     kind = part.get_content_type()
     node: ContentPart = {"content-type": kind}
     maintype = kind.partition("/")[0]
@@ -123,8 +172,14 @@ def email_receive(
     login: str | None = None,
 ) -> EmailReceive:
     """The ``email.receive`` message for one accepted mail."""
-    message = parse(raw)
-    headers = headers_of(message)
+    try:
+        message = parse(raw)
+        headers = headers_of(message)
+        content = content_of(message)
+    except Exception as exc:  # not seen yet: the mail is kept, unparsed
+        warn.warning("unparsed", "could not parse a mail (%s); kept as raw", type(exc).__name__)
+        headers, content = {}, {"content-type": "application/octet-stream", "body": raw}
+        content["opaque"] = True
     subject = headers.get("subject", "")
     message_id = headers.get("message-id")
     return {
@@ -132,7 +187,7 @@ def email_receive(
         "to": list(rcpt_tos),
         "headers": headers,
         "subject": subject if isinstance(subject, str) else subject[0],
-        "content": content_of(message),
+        "content": content,
         "raw": raw,
         "message_id": message_id.strip() if isinstance(message_id, str) else None,
         "peer": list(peer[:2]) if isinstance(peer, tuple | list) else None,

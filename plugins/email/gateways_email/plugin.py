@@ -13,9 +13,21 @@ from gateways_email.inbound import RECEIVE_CHANNEL
 from gateways_email.options import EmailOptions, check
 from gateways_email.outbound import FAILED_CHANNEL, SEND_CHANNEL
 
-from gateways.plugin import ChannelSpec, Host, Interface, Message, Option, Settings, hookimpl
+from gateways.plugin import (
+    ChannelSpec,
+    Host,
+    Interface,
+    Message,
+    Option,
+    Settings,
+    Throttled,
+    hookimpl,
+    printable,
+)
 
 log = logging.getLogger("gateways.email")
+#: A mail flood with no route must not write one line per mail.
+unrouted = Throttled(log)
 
 
 @hookimpl
@@ -71,8 +83,9 @@ def gateways_unrouted(message: Message) -> None:
     # email.send.failed was already logged when the delivery failed.
     if message.channel == RECEIVE_CHANNEL:
         # The mail was accepted with 250 already; nobody will see it unless this is fixed.
-        log.error(
+        unrouted.error(
+            "unrouted",
             "no route handles email.receive: mail %s for %s is dropped",
-            message.content.get("message_id"),
-            message.content.get("to"),
+            printable(str(message.content.get("message_id"))),
+            printable(str(message.content.get("to")), 1000),
         )

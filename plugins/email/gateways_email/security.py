@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from gateways_email.access import peer_text
 
-from gateways.plugin import ConfigError
+from gateways.plugin import ConfigError, Throttled, printable
 
 log = logging.getLogger("gateways.email")
 
@@ -48,6 +49,7 @@ class FileAuthenticator:
 
     def __init__(self, credentials: dict[str, bytes]) -> None:
         self.credentials = credentials
+        self.warn = Throttled(log)  # password guessing must not flood the log
 
     def __call__(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
@@ -59,6 +61,12 @@ class FileAuthenticator:
         # Compare even for unknown users, so timing does not reveal which names exist.
         ok = hmac.compare_digest(expected or b"\0" * 32, auth_data.password)
         if not (ok and expected is not None):
-            log.warning("AUTH %s failed for %r from %s", mechanism, user, session.peer)
+            self.warn.warning(
+                "auth failed",
+                "AUTH %s failed for %s from %s",
+                printable(mechanism),
+                printable(repr(user)),
+                peer_text(session.peer),
+            )
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=user)

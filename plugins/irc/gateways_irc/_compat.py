@@ -4,6 +4,12 @@ Only the blocking ``ServerConnection.connect`` knows SASL; the asyncio connectio
 plugin uses inherits the same SASL PLAIN state machine but never arms it. Arming it
 takes the private ``_sasl_state_machine``, ``_sasl_step`` and ``_sasl_cap_ls``, and a
 failed login reports its reason in an event whose shape has changed between releases.
+
+Beside this module, :class:`gateways_irc.wire.Connection` calls the private
+``_process_line`` (one line, parsed and dispatched) and overrides ``_handle_other``
+(to let a ``QUIT`` without a reason through), so that a line the library chokes on is
+skipped instead of dropping the link.
+
 ``tests/irc/test_compat.py`` fails loudly when an ``irc`` release moves any of this.
 """
 

@@ -24,15 +24,14 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
-from irc.client_aio import AioConnection, AioReactor
-from jaraco.stream import buffer
-
+from gateways.plugin import Throttled, printable
 from gateways_irc import _compat, login
 from gateways_irc._types import Daemon, Publish
 from gateways_irc.events import receive_fields
 from gateways_irc.flood import TokenBucket
 from gateways_irc.options import Network
-from gateways_irc.text import join_lines, lines_for
+from gateways_irc.text import clean, is_target, join_lines, lines_for
+from gateways_irc.wire import Reactor
 
 log = logging.getLogger("gateways.irc")
 
@@ -45,15 +44,13 @@ VERSION_REPLY = "gateways-irc 0.1.0"
 JOIN_REFUSALS = ("channelisfull", "inviteonlychan", "bannedfromchan", "badchannelkey")
 GOODBYE = "gateways shutting down"
 
-
-class Connection(AioConnection):
-    """Decodes what is not UTF-8 as Latin-1 instead of failing on it."""
-
-    buffer_class = buffer.LenientDecodingLineBuffer
-
-
-class Reactor(AioReactor):
-    connection_class = Connection
+#: CTCP answers waiting to be sent, at most one per nick; more queries are ignored.
+CTCP_QUEUE_MAX = 8
+#: CTCP queries answered per second once a burst of CTCP_QUEUE_MAX is spent, whatever
+#: the flood rate: a CTCP flood is not echoed back at the speed it comes in.
+CTCP_RATE = 0.5
+#: Channels the bot remembers being in (to rejoin them); a server claiming more is lying.
+MAX_CHANNELS = 1000
 
 
 def _not_started(channel: str, message: dict[str, Any]) -> None:
@@ -68,14 +65,19 @@ class NetworkClient:
         self.network = network
         self.name = network.name
         self.label = f"irc[{network.name}]"
+        #: Per-event and per-message warnings: a flood writes one line a minute, with counts.
+        self.warn = Throttled(log)
         self.reply_channel = ""  # given by start()
         self.publish: Publish = _not_started
         self.daemon = daemon
         self.changed = changed
         self.reactor = Reactor(loop=asyncio.get_running_loop())
         self.connection: Any = self.reactor.server()
+        self.connection.label, self.connection.warn = self.label, self.warn
         self.wanted: dict[str, str] = {c.split(" ")[0].lower(): c for c in network.channel}
-        self.pending: deque[str] = deque()
+        self.pending: deque[str] = deque()  # consumers' lines, up to queue_max
+        self.ctcp: dict[str, str] = {}  # nick -> CTCP answer; sent when pending is empty
+        self.ctcp_bucket = TokenBucket(CTCP_RATE, CTCP_QUEUE_MAX)
         self.bucket = TokenBucket(network.flood_rate, network.flood_burst)
         self.ready = asyncio.Event()  # registered: lines may go out
         self.first_outcome = asyncio.Event()  # the first attempt connected or failed
@@ -216,6 +218,7 @@ class NetworkClient:
 
     def quit(self) -> None:
         """Say goodbye (QUIT); what is still queued is lost, with a warning."""
+        self.ctcp.clear()
         if self.pending:
             log.warning("%s: %d queued line(s) not sent", self.label, len(self.pending))
         if self.connection.connected:
@@ -239,12 +242,13 @@ class NetworkClient:
         """Queue the lines for a reply or send; raise OutgoingError if it makes none."""
         lines = lines_for(message, self.source_length())
         if len(self.pending) + len(lines) > self.network.queue_max:
-            log.warning(
+            self.warn.warning(
+                f"{self.label} queue full",
                 "%s: send queue full (%d lines); dropped a %s to %s",
                 self.label,
                 len(self.pending),
-                message.get("type", "message"),
-                message.get("channel"),
+                printable(str(message.get("type", "message"))),
+                printable(str(message.get("channel"))),
             )
             return 0
         self.pending.extend(lines)
@@ -260,16 +264,25 @@ class NetworkClient:
 
     async def _send_loop(self) -> None:
         while True:
-            if not self.pending or not self.ready.is_set():
+            if not (self.pending or self.ctcp) or not self.ready.is_set():
                 if not self.pending:
                     self.changed()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             await self.bucket.take()
-            if self.pending and self.ready.is_set():
-                self.connection.send_raw(self.pending.popleft())
+            line = self._next_line() if self.ready.is_set() else None
+            if line is not None:
+                self.connection.send_raw(line)
                 self.lines_sent += 1
+
+    def _next_line(self) -> str | None:
+        """Consumers' lines first: CTCP answers only go out when none wait."""
+        if self.pending:
+            return self.pending.popleft()
+        if self.ctcp:
+            return self.ctcp.pop(next(iter(self.ctcp)))
+        return None
 
     # -- events ------------------------------------------------------------------------
 
@@ -297,6 +310,10 @@ class NetworkClient:
     def _own(self, nick: str | None) -> bool:
         return bool(nick) and str(nick).lower() == str(self.connection.get_nickname()).lower()
 
+    def _own_event(self, event: Any) -> bool:
+        """The bot did it (a server line without a ``nick!user@host`` source: not us)."""
+        return event.source is not None and self._own(event.source.nick)
+
     def _connection_event(self) -> dict[str, Any]:
         return {
             "reply_channel": self.reply_channel,
@@ -312,7 +329,7 @@ class NetworkClient:
             self.label,
             net.scheme,
             net.address,
-            connection.get_nickname(),
+            printable(str(connection.get_nickname())),  # as the server's 001 says
         )
         if net.nickserv_password:
             account = net.nickserv_account or ""
@@ -340,46 +357,61 @@ class NetworkClient:
 
     def _on_error(self, connection: Any, event: Any) -> None:
         level = logging.INFO if self._stop.is_set() else logging.WARNING
-        log.log(level, "%s: server says ERROR %s", self.label, event.target)
+        self.warn.log(
+            level,
+            f"{self.label} error",
+            "%s: server says ERROR %s",
+            self.label,
+            printable(str(event.target)),
+        )
 
     def _on_login_failed(self, connection: Any, event: Any) -> None:
-        log.error("%s: SASL login failed: %s", self.label, _compat.login_failure(event))
+        reason = printable(_compat.login_failure(event))
+        self.warn.error(f"{self.label} sasl", "%s: SASL login failed: %s", self.label, reason)
 
     def _on_sasl_success(self, connection: Any, event: Any) -> None:
         log.info("%s: SASL login as %s succeeded", self.label, self.network.sasl_username)
 
     def _on_nick_refused(self, connection: Any, event: Any) -> None:
-        refused = event.arguments[0] if event.arguments else "?"
+        refused = printable(str(event.arguments[0])) if event.arguments else "?"
+        key = f"{self.label} nick refused"
         if self.ready.is_set():
-            log.warning("%s: nick %s refused: %s", self.label, refused, event.type)
+            self.warn.warning(key, "%s: nick %s refused: %s", self.label, refused, event.type)
             return
         nick = next(self._nicks)
-        log.warning("%s: nick %s refused (%s); trying %s", self.label, refused, event.type, nick)
+        self.warn.warning(
+            key, "%s: nick %s refused (%s); trying %s", self.label, refused, event.type, nick
+        )
         connection.nick(nick)
 
     def _on_join(self, connection: Any, event: Any) -> None:
-        if not self._own(event.source.nick):
+        if not self._own_event(event):
             return
         self._own_userhost = event.source.userhost
         channel = str(event.target)
+        if len(self.wanted) >= MAX_CHANNELS and channel.lower() not in self.wanted:
+            self.warn.warning(f"{self.label} channels", "%s: in too many channels", self.label)
+            return
         self.wanted.setdefault(channel.lower(), channel)
-        log.info("%s: joined %s", self.label, channel)
+        log.info("%s: joined %s", self.label, printable(channel))
 
     def _on_part(self, connection: Any, event: Any) -> None:
-        if self._own(event.source.nick):
+        if self._own_event(event):
             self.wanted.pop(str(event.target).lower(), None)
-            log.info("%s: left %s", self.label, event.target)
+            log.info("%s: left %s", self.label, printable(str(event.target)))
 
     def _on_kick(self, connection: Any, event: Any) -> None:
         if not event.arguments or not self._own(event.arguments[0]):
             return
         channel = str(event.target)
+        shown, key = printable(channel), f"{self.label} kicked"
         if not self.network.rejoin_on_kick:
             self.wanted.pop(channel.lower(), None)
-            log.warning("%s: kicked from %s by %s", self.label, channel, event.source.nick)
+            by = printable(str(event.source.nick if event.source else "the server"))
+            self.warn.warning(key, "%s: kicked from %s by %s", self.label, shown, by)
             return
         delay = self.network.rejoin_delay
-        log.warning("%s: kicked from %s; rejoining in %.1fs", self.label, channel, delay)
+        self.warn.warning(key, "%s: kicked from %s; rejoining in %.1fs", self.label, shown, delay)
         self._session_task(self._rejoin(channel, delay), "rejoin")
 
     async def _rejoin(self, channel: str, delay: float) -> None:
@@ -389,18 +421,28 @@ class NetworkClient:
         self._wake.set()
 
     def _on_join_refused(self, connection: Any, event: Any) -> None:
-        args = [str(a) for a in event.arguments]
-        log.warning("%s: cannot join %s", self.label, " ".join(args) or event.type)
+        args = printable(" ".join(str(a) for a in event.arguments))
+        self.warn.warning(f"{self.label} join refused", "%s: cannot join %s", self.label, args)
 
     def _on_ctcp(self, connection: Any, event: Any) -> None:
-        """Answer CTCP VERSION and PING, as clients do (through the paced queue)."""
+        """Answer CTCP VERSION and PING, as clients do, through a queue of their own:
+        at most one answer waits per nick and :data:`CTCP_QUEUE_MAX` in all, at most
+        :data:`CTCP_RATE` a second are answered, and one goes out only when no consumer
+        line waits: a CTCP flood never fills the send queue, nor holds a consumer's line
+        back by more than one paced line."""
         query = str(event.arguments[0]).upper() if event.arguments else ""
         nick = event.source.nick if event.source else None
-        if not nick or query not in ("VERSION", "PING") or " " in nick:
+        if not nick or query not in ("VERSION", "PING") or not is_target(nick):
+            return
+        full = nick.lower() in self.ctcp or len(self.ctcp) >= CTCP_QUEUE_MAX
+        if full or not self.ctcp_bucket.try_take():
+            self.warn.info(
+                f"{self.label} ctcp", "%s: CTCP flood: a query left unanswered", self.label
+            )
             return
         answer = VERSION_REPLY if query == "VERSION" else " ".join(event.arguments[1:])[:64]
-        answer = answer.replace("\r", "").replace("\n", "").replace("\x01", "")
-        self.pending.append(f"NOTICE {nick} :\x01{query} {answer}\x01")
+        answer = clean(answer)
+        self.ctcp[nick.lower()] = f"NOTICE {nick} :\x01{query} {answer}\x01"
         self._wake.set()
 
     def _on_any(self, connection: Any, event: Any) -> None:
@@ -431,7 +473,7 @@ class NetworkClient:
                     # The PONG waits unread behind the events we stopped reading.
                     log.debug("%s: no PONG while reading was paused", self.label)
                     continue
-                log.warning(
+                log.warning(  # once per connection: it ends the connection
                     "%s: no PONG within %.1fs (lag too high); reconnecting",
                     self.label,
                     net.ping_timeout,

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from gateways.plugin import ChannelFull, Flow, Host, Interface
+from gateways.plugin import ChannelFull, Flow, Host, Interface, Throttled, printable
 from gateways_irc import options
 from gateways_irc.client import NetworkClient
 from gateways_irc.text import OutgoingError
@@ -65,6 +65,7 @@ class IrcInterface(Interface):
         self.by_name: dict[str, NetworkClient] = {}
         self.by_channel: dict[str, NetworkClient] = {}  # irc-client.send.<network> -> client
         self.events: dict[str, Flow] = {}  # network name -> its flow (from listen() on)
+        self.warn = Throttled(self.log)  # per-message warnings: one a minute, with counts
         for network in options.networks(self.settings):
             client = NetworkClient(network, self.daemon, self.changed)
             self.by_name[network.name] = self.by_channel[network_channel(network.name)] = client
@@ -97,7 +98,8 @@ class IrcInterface(Interface):
         """The flow could not put an event on the layer: it and the ones queued behind
         it are lost; the network goes on (and is read again)."""
         why = "the channel is full" if isinstance(error, ChannelFull) else str(error)
-        self.log.warning("%s: events for %s dropped: %s", client.label, channel, why)
+        key = f"{client.label} events lost {channel}"
+        self.warn.warning(key, "%s: events for %s dropped: %s", client.label, channel, why)
 
     # -- what consumers send --------------------------------------------------------------
 
@@ -106,14 +108,24 @@ class IrcInterface(Interface):
         try:
             client.enqueue(message)
         except OutgoingError as exc:
-            self.log.error("irc: cannot send %r on %s: %s", message, client.name, exc)
+            self.warn.error(
+                f"{client.label} cannot send {exc.field}",
+                "irc: cannot send %s on %s: %s",
+                printable(repr(message)),
+                client.name,
+                printable(str(exc)),
+            )
 
     async def handle(self, channel: str, message: dict[str, Any]) -> None:
         """An unsolicited send, on ``irc-client.send`` or a network's own channel."""
         if channel == SEND_CHANNEL:
             network = message.get("network")
             if not isinstance(network, str) or not network:
-                self.log.error("irc: an irc-client.send without 'network' (%r) is dropped", message)
+                self.warn.error(
+                    "no network",
+                    "irc: an irc-client.send without 'network' (%s) is dropped",
+                    printable(repr(message)),
+                )
             elif network in self.by_name:
                 self._send(self.by_name[network], message)
             else:
@@ -121,22 +133,30 @@ class IrcInterface(Interface):
         elif channel in self.by_channel:
             self._send(self.by_channel[channel], message)
         else:
-            self.log.warning("irc: a message on %s matches no network here; dropped", channel)
+            self.warn.warning(
+                "no network here", "irc: a message on %s matches no network here; dropped", channel
+            )
 
     async def _pass_on(self, network: str, message: Mapping[str, Any]) -> None:
         """Hand a send for a network this process is not on to the processes that are."""
         if self.layer.process_local:
-            self.log.error(
-                "irc: irc-client.send for network %r, but this process is connected to %s "
+            self.warn.error(
+                "unknown network",
+                "irc: irc-client.send for network %s, but this process is connected to %s "
                 "only; dropped",
-                network,
+                printable(repr(network)),
                 ", ".join(sorted(self.by_name)),
             )
             return
         try:
             await self.layer.send(network_channel(network), dict(message))
         except Exception as exc:
-            self.log.error("irc: cannot pass on a send for network %r: %s", network, exc)
+            self.warn.error(
+                "cannot pass on",
+                "irc: cannot pass on a send for network %s: %s",
+                printable(repr(network)),
+                exc,
+            )
 
     # -- drain ------------------------------------------------------------------------------
 

@@ -21,7 +21,12 @@ _BAD_TARGET = re.compile(r"[\s,\x00-\x1f]")
 
 
 class OutgoingError(ValueError):
-    """A reply or send that cannot become IRC lines; the message says why."""
+    """A reply or send that cannot become IRC lines; the message says why, ``field``
+    names the key at fault (one warning a minute per field, however many come)."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def clean(text: str) -> str:
@@ -54,12 +59,23 @@ def split_utf8(text: str, limit: int) -> list[str]:
 
 def check_target(target: Any, *, channel_only: bool = False) -> str:
     if not isinstance(target, str) or not target:
-        raise OutgoingError(f"'channel' must be a non-empty str, got {target!r}")
+        raise OutgoingError(f"'channel' must be a non-empty str, got {target!r}", "channel")
     if _BAD_TARGET.search(target) or target.startswith(":"):
-        raise OutgoingError(f"'channel' {target!r} has spaces, commas or control characters")
+        raise OutgoingError(
+            f"'channel' {target!r} has spaces, commas or control characters", "channel"
+        )
     if channel_only and target[0] not in CHANNEL_PREFIXES:
-        raise OutgoingError(f"'channel' {target!r} is not a channel (#name)")
+        raise OutgoingError(f"'channel' {target!r} is not a channel (#name)", "channel")
     return target
+
+
+def is_target(target: str) -> bool:
+    """Whether ``target`` can name a nick or channel in a line we send."""
+    try:
+        check_target(target)
+    except OutgoingError:
+        return False
+    return True
 
 
 def body_text(body: Any) -> str:
@@ -80,7 +96,7 @@ def lines_for(message: Mapping[str, Any], source_length: int) -> list[str]:
     """
     kind = message.get("type", "message")
     if kind not in REPLY_TYPES:
-        raise OutgoingError(f"'type' must be one of {', '.join(REPLY_TYPES)}; got {kind!r}")
+        raise OutgoingError(f"'type' must be one of {', '.join(REPLY_TYPES)}; got {kind!r}", "type")
     target = check_target(message.get("channel"), channel_only=kind in ("join", "part"))
     body = clean(body_text(message.get("body"))).strip(" ")
     if kind == "join":
