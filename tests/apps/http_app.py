@@ -150,3 +150,51 @@ routes += [
     route("http.request", digest, path=r"^/digest$"),
     route("http.request", big, path=r"^/big/(?P<parts>\d+)$"),
 ]
+
+
+async def slow_digest(message):
+    """SHA-256 of the body, read a little slower than a local client sends it."""
+    import hashlib
+
+    sha, length = hashlib.sha256(message["body"]), len(message["body"])
+    more = message["body_channel"] is not None
+    while more:
+        _, chunk = await message.layer.receive([message["body_channel"]], timeout=30)
+        assert chunk is not None, "body chunk never came"
+        sha.update(chunk["content"])
+        length += len(chunk["content"])
+        more = chunk["more_content"]
+        await asyncio.sleep(0.01)  # the slow part of a slow consumer
+    body = json.dumps({"sha256": sha.hexdigest(), "length": length}).encode()
+    await message.reply({"status": 200, "content": body})
+
+
+async def read_body(message):
+    """Reads the body to its end and logs how the stream ended (cut off: its error)."""
+    length, error = len(message["body"]), None
+    more = message["body_channel"] is not None
+    while more:
+        _, chunk = await message.layer.receive([message["body_channel"]], timeout=30)
+        if chunk is None:
+            error = "no chunk within 30 s"
+            break
+        length += len(chunk["content"])
+        more, error = chunk["more_content"], chunk.get("error")
+    log.info("body of %s ended after %d bytes: %s", message["path"], length, error or "complete")
+    await message.reply({"status": 200, "headers": TEXT, "content": b"%d" % length})
+
+
+def record(message, token):
+    """Appends ``token`` to the file $HTTP_APP_RECORD: which requests really ran."""
+    import os
+
+    with open(os.environ["HTTP_APP_RECORD"], "a") as out:
+        out.write(token + "\n")
+    message.reply({"status": 200, "headers": TEXT, "content": b"recorded " + token.encode()})
+
+
+routes += [
+    route("http.request", slow_digest, path=r"^/slow-digest$"),
+    route("http.request", read_body, path=r"^/read-body$"),
+    route("http.request", record, path=r"^/record/(?P<token>\w+)$"),
+]

@@ -22,7 +22,15 @@ from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.tcp import Connection
 
-PRIVATE = ("TLS", "socket", "dataBuffer", "offset", "_tempDataLen", "_writeDisconnected")
+PRIVATE = (
+    "TLS",
+    "socket",
+    "dataBuffer",
+    "offset",
+    "_tempDataLen",
+    "_writeDisconnected",
+    "_writeDisconnecting",
+)
 
 
 @dataclass

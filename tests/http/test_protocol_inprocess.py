@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from gateways_http.body import CHUNK
 from gateways_http.exchange import State
 from gateways_http.interface import HttpInterface
 from gateways_http.protocol import HttpProtocol
@@ -108,7 +109,10 @@ async def test_get_becomes_http_request_and_the_reply_is_written_as_http11(inter
         "body_channel": None,
         "client": ["127.0.0.1", 50123],
         "server": ["127.0.0.1", 8000],
+        "__deadline__": request["__deadline__"],
     }
+    # Workers drop it unrun once the interface has given up on it (--http-timeout, 120 s).
+    assert 100 < request["__deadline__"] - interface.layer.clock("http.request") <= 120
     assert request["reply_channel"].startswith("http.response.")
     assert conn.queue[0].state is State.DISPATCHED
 
@@ -226,3 +230,42 @@ async def test_drain_waits_for_the_request_in_flight_and_closes_idle_connections
     await asyncio.wait_for(draining, 5)
     assert busy_transport.value().endswith(b"connection: close\r\n\r\ndone")
     assert busy_transport.disconnecting
+
+
+async def test_a_body_cut_off_ends_its_stream_with_the_reason(interface):
+    conn, _ = connect(interface)
+    head = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 600000\r\n\r\n"
+    conn.dataReceived(head + b"a" * 300_000)  # past the first chunk: dispatched
+    request = await next_request(interface)
+    assert len(request["body"]) == CHUNK and request["body_channel"]
+    conn.connectionLost(Failure(ConnectionDone()))
+    _, last = await interface.layer.receive([request["body_channel"]], timeout=5)
+    if last["more_content"]:  # what was sent before the client left
+        _, last = await interface.layer.receive([request["body_channel"]], timeout=5)
+    assert last == {"content": b"", "more_content": False, "error": "client disconnected"}
+
+
+async def test_a_refusal_waits_for_the_answers_before_it(interface):
+    conn, transport = connect(interface)
+    conn.dataReceived(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\nXX\r\n\r\n")
+    request = await next_request(interface)
+    assert not transport.disconnecting and transport.value() == b""  # nothing yet
+    assert transport.producerState == "paused"  # and nothing more is read
+
+    await reply(interface, request, status=200, content=b"first")
+    await until(transport, lambda: transport.disconnecting)
+    first, refused = transport.value().split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200 OK") and first.endswith(b"first")
+    assert refused.startswith(b"400 Bad Request") and b"connection: close" in refused
+
+
+async def test_an_unfinished_header_line_is_bounded_and_counted(interface):
+    conn, transport = connect(interface)
+    conn.dataReceived(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: " + b"a" * 1000)
+    assert interface.server.buffered()["head"] > 1000
+    for _ in range(100):  # 100 reads of a line that never ends
+        conn.dataReceived(b"a" * 1000)
+        if transport.disconnecting:
+            break
+    assert transport.value().startswith(b"HTTP/1.1 431 ")
+    assert interface.server.buffered()["head"] == 0

@@ -4,7 +4,8 @@ Writing a response straight to the socket (:mod:`gateways_http.writing`) is only
 when the transport is exactly a plain TCP (or UNIX) connection with nothing waiting in
 Twisted's own buffer. Telling that takes attributes of ``twisted.internet.tcp.Connection``
 and ``abstract.FileDescriptor`` that are not documented: ``TLS``, ``socket``,
-``dataBuffer``/``offset``, ``_tempDataLen`` and ``_writeDisconnected``.
+``dataBuffer``/``offset``, ``_tempDataLen``, ``_writeDisconnected`` and
+``_writeDisconnecting``.
 ``tests/http/test_compat.py`` fails loudly when a Twisted release changes them; in
 production such a release merely loses the shortcut (every write takes Twisted's path).
 """
@@ -33,6 +34,7 @@ def idle_socket(transport: Any) -> socket.socket | None:
             or not transport.connected
             or transport.disconnecting
             or transport._writeDisconnected
+            or transport._writeDisconnecting
             or transport._tempDataLen
             or len(transport.dataBuffer) != transport.offset
         ):
@@ -41,3 +43,9 @@ def idle_socket(transport: Any) -> socket.socket | None:
     except AttributeError:
         return None  # a Twisted without these: the ordinary path still works
     return sock
+
+
+def can_half_close(transport: Any) -> bool:
+    """Whether ``transport`` is a plain TCP or UNIX connection, whose write side can be
+    shut (``loseWriteConnection``) while reading goes on. TLS wrappers cannot."""
+    return isinstance(transport, Connection) and not getattr(transport, "TLS", False)

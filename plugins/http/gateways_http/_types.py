@@ -23,10 +23,13 @@ class HttpRequest(TypedDict):
 
 
 class HttpBodyChunk(TypedDict):
-    """On ``body_channel``: the rest of a large request body, in order."""
+    """On ``body_channel``: the rest of a large request body, in order. A body cut off
+    ends with an empty last chunk whose ``error`` says why (``"client disconnected"``,
+    ``"body too large"``, ``"malformed body"``, ``"connection closed"``)."""
 
     content: bytes
     more_content: bool
+    error: NotRequired[str]
 
 
 class HttpResponse(TypedDict):

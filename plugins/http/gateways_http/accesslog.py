@@ -17,16 +17,24 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from gateways.plugin import printable
+
+#: Longest field written; longer ones are cut, their length said.
+FIELD_LIMIT = 8192
+
 
 def _quote(value: bytes | str | None) -> str:
+    """A field of the combined line: client bytes escaped (``\\xNN``, ``\\"``), as
+    Apache writes them, so no header can forge a line or colour a terminal."""
+    text = _text(value)
+    return text.replace('"', '\\"') if text else "-"
+
+
+def _text(value: bytes | str | None) -> str | None:
     if not value:
-        return "-"
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value else None
+        return None
+    data = value.encode("latin-1", "backslashreplace") if isinstance(value, str) else value
+    return printable(data, FIELD_LIMIT)
 
 
 class AccessLog:

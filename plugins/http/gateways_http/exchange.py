@@ -8,6 +8,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
+from gateways.plugin import Throttled, printable
 from gateways_http.body import BodyPump
 from gateways_http.request import decode_path, header_value, pass_headers, split_target
 from gateways_http.response import (
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from gateways_http.protocol import HttpProtocol
 
 log = logging.getLogger("gateways.http")
+_throttled = Throttled(log)
 
 _KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CLOSE = b"connection: close\r\n"
@@ -141,7 +143,9 @@ class Exchange:
             elif state is RESPONDING:
                 self._more(message)
         except BadResponse as exc:
-            log.error("refused a reply to %s %s: %s", self.method, self.path, exc)
+            _throttled.error(
+                "bad reply", "refused a reply to %s %s: %s", self.method, printable(self.path), exc
+            )
             if self.state is RESPONDING:
                 self.conn.abort()
             else:
@@ -194,7 +198,12 @@ class Exchange:
 
     def _more(self, message: dict[str, Any]) -> None:
         if message.get("abort"):
-            log.warning("the application aborted its response to %s %s", self.method, self.path)
+            _throttled.warning(
+                "aborted",
+                "the application aborted its response to %s %s",
+                self.method,
+                printable(self.path),
+            )
             self.conn.abort()
             return
         content = check_content(message.get("content"))
@@ -236,10 +245,10 @@ class Exchange:
 
     def on_timeout(self) -> None:
         if self.state is DISPATCHED:
-            log.warning(
+            log.warning(  # one line per 503, as the access log would say
                 "no reply to %s %s within %.0fs: 503",
                 self.method,
-                self.path,
+                printable(self.path),
                 self.conn.server.options.http_timeout,
             )
             self.fail(503, "the application did not answer in time")
@@ -248,7 +257,7 @@ class Exchange:
     def on_worker_lost(self) -> None:
         """The worker running this request died (see gateways.lost): answer now.
         A response already under way is cut, so the client sees it fail."""
-        log.warning("the worker running %s %s stopped: 502", self.method, self.path)
+        log.warning("the worker running %s %s stopped: 502", self.method, printable(self.path))
         self.fail(502, "the worker running this request stopped; it may have run in part")
 
     # -- the request body ------------------------------------------------------------
@@ -262,8 +271,21 @@ class Exchange:
         conn = self.conn
         timeout = conn.server.options.http_timeout
         spawn = conn.server.interface.spawn
-        self.pump = BodyPump(conn.server.layer, channel, conn.pause_for_body, timeout, spawn)
+        self.pump = BodyPump(
+            conn.server.layer, channel, conn.pause_for_body, timeout, spawn, self.body_failed
+        )
         return self.pump
+
+    def body_failed(self) -> None:
+        """The body could not be delivered (nobody read it, or the layer refused it):
+        the request cannot go on."""
+        self.fail(503, "the application did not take the request body")
+
+    @property
+    def held(self) -> int:
+        """Body bytes this exchange holds in the interface."""
+        pump = self.pump
+        return pump.held if pump is not None else sum(map(len, self.body))
 
 
 def _length(value: bytes) -> int:

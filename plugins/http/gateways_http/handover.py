@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from gateways.plugin import printable
 from gateways_http.message import upgrade_request
 from gateways_http.request import Refused, header_value
 
@@ -55,7 +56,9 @@ class UpgradeWait:
         try:
             protocol = server.upgrade_hook(request)
         except Exception:
-            log.exception("the upgrade hook failed for %s %s", exchange.method, exchange.path)
+            log.exception(
+                "the upgrade hook failed for %s %s", exchange.method, printable(exchange.path)
+            )
             protocol = None
         if protocol is None:
             exchange.upgrade = False

@@ -4,10 +4,13 @@ the one reply loop, the tasks and the drain."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+from gateways.metrics import register_source
 from gateways.plugin import Host, Interface
 from gateways_http.accesslog import AccessLog
+from gateways_http.metrics import buffered_family
 from gateways_http.options import HttpOptions, endpoint_strings
 from gateways_http.server import HttpServer
 
@@ -34,6 +37,7 @@ class HttpInterface(Interface):
         self.access_log = AccessLog(log_to, as_json) if log_to else None
         self.server = HttpServer(self.options, self, self.access_log)
         self.ports: list[Any] = []
+        self._unregister: Callable[[], None] = lambda: None
 
     def endpoints(self) -> list[str]:
         """The Twisted endpoint strings to listen on."""
@@ -41,6 +45,7 @@ class HttpInterface(Interface):
 
     async def listen(self) -> None:
         self.daemon(self.server.sweep_forever(), "http timeouts")
+        self._unregister = register_source(buffered_family(self.server.buffered))
         for description in self.endpoints():
             await self._listen_on(description)
 
@@ -81,6 +86,7 @@ class HttpInterface(Interface):
         return self.server.outstanding()
 
     async def close_all(self) -> None:
+        self._unregister()
         for conn in list(self.server.connections):
             conn.kill()
         if self.access_log is not None:

@@ -10,7 +10,16 @@ from collections.abc import Sequence
 
 import pluggy
 
-from gateways.plugin import ChannelSpec, Host, Interface, Message, Option, Settings, hookimpl
+from gateways.plugin import (
+    ChannelSpec,
+    Host,
+    Interface,
+    LayerUnavailable,
+    Message,
+    Option,
+    Settings,
+    hookimpl,
+)
 from gateways_http import hookspecs
 from gateways_http._types import (
     HttpBodyChunk,
@@ -23,6 +32,7 @@ from gateways_http.message import REQUEST_CHANNEL as REQUEST
 from gateways_http.options import HttpOptions, check
 
 _TEXT = [[b"content-type", b"text/plain; charset=utf-8"]]
+_UNAVAILABLE = b"Service Unavailable\n"
 
 
 @hookimpl
@@ -85,6 +95,9 @@ async def gateways_consumer_failed(message: Message, error: BaseException) -> No
     if message.channel != REQUEST or not message.reply_channel:
         return
     if not message.replied:
+        if isinstance(error, LayerUnavailable):  # its reply could not go out: an outage
+            await message.reply({"status": 503, "headers": _TEXT, "content": _UNAVAILABLE})
+            return
         await message.reply(
             {"status": 500, "headers": _TEXT, "content": b"Internal Server Error\n"}
         )

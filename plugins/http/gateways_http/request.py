@@ -87,6 +87,25 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     return parsed.path or b"/", parsed.query or b""
 
 
+def check_head(version: str, headers: Headers) -> None:
+    """Refuse what llhttp lets through and RFC 9112 does not: an HTTP/1.1 request
+    without exactly one ``Host`` (3.2), and transfer codings other than one
+    ``chunked`` (a coding the server cannot undo leaves the body undecodable, 6.1)."""
+    hosts = 0
+    codings: list[bytes] = []
+    for name, value in headers:
+        if name == b"host":
+            hosts += 1
+        elif name == b"transfer-encoding":
+            codings += [coding.strip().lower() for coding in value.split(b",")]
+    if hosts > 1 or (hosts == 0 and version == "1.1"):
+        raise Refused(400, "an HTTP/1.1 request needs exactly one Host header")
+    if codings and codings != [b"chunked"]:
+        if any(coding != b"chunked" for coding in codings):
+            raise Refused(501, "transfer codings other than chunked are not supported")
+        raise Refused(400, "chunked applied more than once")
+
+
 def header_value(headers: Headers, name: bytes) -> bytes | None:
     """The first value of header ``name`` (lower-case), or None."""
     for key, value in headers:

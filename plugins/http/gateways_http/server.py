@@ -14,13 +14,16 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
+from gateways.message import DEADLINE_KEY
 from gateways.plugin import (
     ChannelFull,
     Interface,
     LayerUnavailable,
     MessageTooLarge,
     NoWorkerNotice,
+    Throttled,
     counting,
+    printable,
 )
 from gateways_http import metrics
 from gateways_http.accesslog import AccessLog
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
 
 log = logging.getLogger("gateways.http")
+_throttled = Throttled(log)
 
 #: Seconds a client is told to wait when the request channel is full.
 RETRY_AFTER = b"1"
@@ -117,24 +121,54 @@ class HttpServer(Factory):
                 pump.push(body[CHUNK:])
                 body = body[:CHUNK]
         message = request_message(exchange, self.options, body, body_channel)
+        timeout = self.options.http_timeout
+        # Workers drop it unrun once this interface has given up on it (503): a send
+        # that lands late (a layer that stalled) never runs work the client saw fail.
+        message[DEADLINE_KEY] = self.interface.give_up_at(REQUEST_CHANNEL, timeout)
         exchange.dispatched = now = self.loop.time()
-        exchange.deadline = now + self.options.http_timeout
+        exchange.deadline = now + timeout
         self.interface.spawn(self._send(exchange, message))
 
     async def _send(self, exchange: Exchange, message: dict[str, Any]) -> None:
+        pump = exchange.pump
         try:
             await self.layer.send(REQUEST_CHANNEL, message)
         except ChannelFull:
-            log.warning(
-                "%s is full: 503 for %s %s", REQUEST_CHANNEL, exchange.method, exchange.path
+            _throttled.warning(
+                "full",
+                "%s is full: 503 for %s %s",
+                REQUEST_CHANNEL,
+                exchange.method,
+                printable(exchange.path),
             )
-            exchange.fail(503, "server busy, retry soon", [(b"retry-after", RETRY_AFTER)])
+            self._not_sent(exchange, 503, "server busy, retry soon")
         except (LayerUnavailable, ConnectionError, OSError) as exc:
-            log.error("channel layer unavailable (%s): 503", exc)
-            exchange.fail(503, "service unavailable", [(b"retry-after", RETRY_AFTER)])
+            _throttled.error("down", "channel layer unavailable (%s): 503", exc)
+            self._not_sent(exchange, 503, "service unavailable")
         except MessageTooLarge as exc:
-            log.error("http.request too large for the layer: %s", exc)
-            exchange.fail(431, "request headers too large")
+            _throttled.error("large", "http.request too large for the layer: %s", exc)
+            self._not_sent(exchange, 431, "request headers too large")
+        else:
+            if pump is not None:
+                # The body follows the request that names its channel; cut off or not,
+                # its stream ends, so a consumer that takes the request never waits.
+                pump.release()
+
+    @staticmethod
+    def _not_sent(exchange: Exchange, status: int, text: str) -> None:
+        """``http.request`` never reached the layer: nobody will read its body."""
+        if exchange.pump is not None:
+            exchange.pump.cancel()
+        extra = [(b"retry-after", RETRY_AFTER)] if status == 503 else []
+        exchange.fail(status, text, extra)
+
+    def buffered(self) -> dict[str, int]:
+        """Request bytes held for clients now (see :meth:`HttpProtocol.buffered`)."""
+        head = body = unread = 0
+        for conn in self.connections:
+            held = conn.buffered()
+            head, body, unread = head + held[0], body + held[1], unread + held[2]
+        return {"head": head, "body": body, "unread": unread}
 
     def finished(self, exchange: Exchange) -> None:
         """The response is complete: replies for it are dropped from now on; log it."""

@@ -20,12 +20,21 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any, cast
 
-from gateways.plugin import BaseChannelLayer, ChannelFull, Host, Interface, Settings
+from gateways.message import DEADLINE_KEY
+from gateways.plugin import (
+    BaseChannelLayer,
+    ChannelFull,
+    Host,
+    Interface,
+    Settings,
+    printable,
+)
 from gateways_http.body import CHUNK
 from gateways_http.message import BODY_CHANNEL_PREFIX, DISCONNECT_CHANNEL, REQUEST_CHANNEL
 from gateways_http.request import filter_headers, strip_root
@@ -202,7 +211,8 @@ class ChannelLayerWSGIApp:
                 ]
                 content = check_content(first.get("content"))
             except BadResponse as exc:
-                log.error("refused a reply to %s: %s", environ.get("PATH_INFO"), exc)
+                path = printable(environ.get("PATH_INFO", ""))
+                log.error("refused a reply to %s: %s", path, exc)
                 return self._stock(start_response, 500, "the application sent an invalid response")
         except ChannelFull:
             return self._stock(
@@ -230,13 +240,18 @@ class ChannelLayerWSGIApp:
         following = stream.read(CHUNK) if len(body) == CHUNK else b""
         message["body"] = body
         message["body_channel"] = BODY_CHANNEL_PREFIX + os.urandom(10).hex() if following else None
+        # Workers drop it unrun once this bridge has given up on it (503), as the
+        # interface's: --http-timeout counts from the request, not from its body's end.
+        margin = min(1.0, self.timeout / 10)
+        message[DEADLINE_KEY] = bridge.layer.clock(REQUEST_CHANNEL) + self.timeout - margin
+        give_up = time.monotonic() + self.timeout
         bridge.run(bridge.layer.send(REQUEST_CHANNEL, message))
         while following:
             data, following = following, stream.read(CHUNK)
             content = {"content": data, "more_content": bool(following)}
             bridge.run(bridge.layer.send(message["body_channel"], content))
         try:
-            return replies.get(timeout=self.timeout)
+            return replies.get(timeout=max(0.0, give_up - time.monotonic()))
         except queue.Empty:
             bridge.forget(channel)
             return None
@@ -304,6 +319,8 @@ def read_body(message: Any) -> bytes:
         _, chunk = message.layer.receive([channel], timeout=60)
         if chunk is None:
             raise TimeoutError(f"the rest of the request body never came on {channel}")
+        if chunk.get("error"):  # cut off: the client left, or the body was refused
+            raise ConnectionAbortedError(f"the request body was cut off: {chunk['error']}")
         parts.append(chunk["content"])
         more = chunk["more_content"]
     return b"".join(parts)
