@@ -12,7 +12,9 @@ whose messages share a ``reply_channel``:
 - when the channel is full it pauses and tries again, instead of failing a connection
   that is already open: a burst from one client is absorbed by TCP, and a full shared
   channel is never a reason to close somebody else. The first message of a connection is
-  *new work*: if it finds the channel full, the connection is refused as before.
+  *new work*: if it finds the channel full, the connection is refused as before. A
+  *notice* (a disconnect) is not waited for either: its connection is gone, nothing is
+  slowed by waiting, and an app may leave it unrouted, so its channel may stay full.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gateways.layers.errors import ChannelFull
-from gateways.layers.ordering import SEQ_KEY
+from gateways.layers.ordering import LAST_KEY, SEQ_KEY
 
 if TYPE_CHECKING:
     from gateways.interface import Interface
@@ -57,6 +59,7 @@ class Flow:
         self.window = window
         self._pause, self._resume, self._failed = pause, resume, failed
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
+        self._notices: set[int] = set()  # numbers of the queued notices
         self._task: asyncio.Task[None] | None = None
         self._next = 0  # the number the next message gets
         self._ended = -1  # the last number known to have ended in a worker
@@ -67,10 +70,13 @@ class Flow:
 
     # -- what the interface calls ----------------------------------------------------------
 
-    def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Queue ``message`` for ``channel``; it goes out after every earlier one."""
+    def send(self, channel: str, message: dict[str, Any], *, notice: bool = False) -> None:
+        """Queue ``message`` for ``channel``; it goes out after every earlier one. A
+        ``notice`` that finds the channel full fails at once instead of waiting."""
         if self.closed:
             return
+        if notice:
+            self._notices.add(self._next)
         self._queue.append((channel, {**message, SEQ_KEY: self._next}))
         self._next += 1
         if self._task is None or self._task.done():
@@ -83,15 +89,19 @@ class Flow:
             self._woken.set()
 
     def finish(self) -> None:
-        """No more messages: send what is queued, then let the interface forget the flow."""
+        """No more messages: send what is queued, then let the interface forget the flow.
+        The last one is marked (``__last__``): its group's record goes once it ended."""
         self._finishing = True
         if not self._queue:
             self.close()
+            return
+        self._queue[-1][1][LAST_KEY] = True
 
     def close(self) -> None:
         """Stop now: what is still queued is not sent."""
         self.closed = True
         self._queue.clear()
+        self._notices.clear()
         self.interface.flows.pop(self.group, None)
         if self._woken is not None:
             self._woken.set()
@@ -113,10 +123,12 @@ class Flow:
                 # numbers are given again, or the workers would wait order_timeout for
                 # them before running the connection's next message (its disconnect).
                 self._queue.clear()
+                self._notices.clear()
                 self._next = message[SEQ_KEY]
                 self._failed(channel, exc)  # may queue that next message at once
             else:
                 self._queue.popleft()
+                self._notices.discard(message[SEQ_KEY])
                 last = self._finishing and not self._queue
                 if not last and message[SEQ_KEY] - self._ended >= self.window:
                     await self._wait_for_room(message[SEQ_KEY] - self.window // 2)
@@ -134,7 +146,8 @@ class Flow:
                     await layer.send(channel, message)
                     return
                 except ChannelFull:
-                    if message[SEQ_KEY] == 0 or loop.time() + pause > deadline:
+                    number = message[SEQ_KEY]
+                    if number == 0 or number in self._notices or loop.time() + pause > deadline:
                         raise
                 self._hold("full")
                 await asyncio.sleep(pause)  # the consumers catch up; TCP holds the client

@@ -13,6 +13,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any, Protocol, runtime_checkable
 
+from gateways.acceptwatch import watching
 from gateways.config import Settings
 from gateways.health import wait_for_layer
 from gateways.heartbeat import beat, identity
@@ -22,6 +23,7 @@ from gateways.monitor import of_host
 from gateways.plugins import PluginHost, gather_results
 from gateways.pool import WorkerPool
 from gateways.routing import Routing
+from gateways.twistedlog import forwarding
 from gateways.worker import Worker
 
 log = logging.getLogger("gateways.host")
@@ -132,6 +134,12 @@ class InterfaceHost:
         self._stop.set()
 
     async def run(self) -> None:
+        # Every listener's failed accepts (the fd limit) are logged, whichever plugin's,
+        # and so is every error Twisted catches (a protocol that raised).
+        with watching(asyncio.get_running_loop()), forwarding():
+            await self._run()
+
+    async def _run(self) -> None:
         grace = float(self.settings["grace"])
         for built in self.plugins.only(self.selected, "gateways_interfaces")(host=self):
             self.interfaces.extend(built or ())

@@ -27,7 +27,7 @@ from gateways.health import wait_for_layer
 from gateways.heartbeat import beat, identity
 from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull
-from gateways.layers.ordering import PROGRESS_KEY, SEQ_KEY
+from gateways.layers.ordering import LAST_KEY, PROGRESS_KEY, SEQ_KEY
 from gateways.layers.receiving import receive_forever
 from gateways.logguard import Throttled
 from gateways.lost import holding
@@ -281,7 +281,7 @@ class Worker:
         ):
             return False  # whoever ends seq - 1 runs it
         await self._run(channel, content)
-        await self._end(key, seq)
+        await self._end(key, seq, content.get(LAST_KEY) is True)
         return True
 
     async def _begin(self, key: str, seq: int, channel: str, content: dict[str, Any]) -> bool:
@@ -291,11 +291,11 @@ class Worker:
             log.warning("%s: cannot check the order of %s (%s); running it", self.name, key, exc)
             return True
 
-    async def _end(self, key: str, seq: int) -> None:
+    async def _end(self, key: str, seq: int, last: bool = False) -> None:
         """Record the end of ``seq``; run the group's parked successors, one by one."""
         while True:
             try:
-                following, wake = await self.layer.order_end(key, seq)
+                following, wake = await self.layer.order_end(key, seq, last)
                 if wake:  # the interface paused this connection until now
                     await self.layer.send(key, {PROGRESS_KEY: seq})
             except (ConnectionError, OSError, ChannelFull) as exc:
@@ -304,7 +304,7 @@ class Worker:
             if following is None:
                 return
             channel, content = following
-            seq = content[SEQ_KEY]
+            seq, last = content[SEQ_KEY], content.get(LAST_KEY) is True
             if channel not in self.channels:  # another worker's channel: back in its queue
                 await self._requeue(channel, content)
                 return
@@ -334,7 +334,17 @@ class Worker:
             await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
         # Not reached when cancelled: an unfinished durable message is delivered again.
         if self.layer.durable[channel]:
-            await self.layer.ack(channel, content)
+            try:
+                await self.layer.ack(channel, content)
+            except (ConnectionError, OSError) as exc:  # the layer is failing over, say
+                self._late.warning(
+                    f"ack {channel}",
+                    "%s: a message on %s was handled but not acknowledged (%s): it will "
+                    "be delivered again",
+                    self.name,
+                    channel,
+                    exc,
+                )
 
     def _too_late(self, message: Message) -> bool:
         """Whether the sender gave up on ``message`` already (it answered its client

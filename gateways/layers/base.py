@@ -293,10 +293,14 @@ class BaseChannelLayer:
         until :meth:`order_end` of ``seq - 1`` hands it over, or ``order_timeout`` passes."""
         return await self._order_begin(group, seq, channel, self.serialize(message))
 
-    async def order_end(self, group: str, seq: int) -> tuple[tuple[str, Message] | None, bool]:
+    async def order_end(
+        self, group: str, seq: int, last: bool = False
+    ) -> tuple[tuple[str, Message] | None, bool]:
         """Message ``seq`` of ``group`` ended: the parked message to run next (if any),
-        and whether to wake the group's interface (send it ``{"__progress__": seq}``)."""
-        parked, wake = await self._order_end(group, seq)
+        and whether to wake the group's interface (send it ``{"__progress__": seq}``).
+        ``last`` (the message carried ``__last__``): nothing follows, so the group's
+        record is forgotten unless something is parked."""
+        parked, wake = await self._order_end(group, seq, last)
         following = None if parked is None else (parked[0], self.deserialize(parked[1]))
         return following, wake
 
@@ -387,8 +391,10 @@ class BaseChannelLayer:
     async def _order_begin(self, group: str, seq: int, channel: str, data: bytes) -> bool:
         return self._orders.begin(group, seq, channel, data)
 
-    async def _order_end(self, group: str, seq: int) -> tuple[tuple[str, bytes] | None, bool]:
-        return self._orders.end(group, seq)
+    async def _order_end(
+        self, group: str, seq: int, last: bool = False
+    ) -> tuple[tuple[str, bytes] | None, bool]:
+        return self._orders.end(group, seq, last)
 
     async def _order_release(self) -> list[tuple[str, tuple[str, bytes]]]:
         return self._orders.release()

@@ -12,6 +12,10 @@ message parked then was sent after the lost ones, so on a first-in first-out cha
 any number below it that is still missing was taken by the dead worker too: the group
 skips those at once instead of waiting ``order_timeout`` for each.
 
+A connection's last message (its disconnect) carries ``__last__``: the worker that ends
+it says so (``order_end(..., last=True)``) and the record is forgotten then, instead of
+lingering for ``group_expiry`` (a day) after every short-lived connection.
+
 The same records drive backpressure: an interface that has sent *k* messages of a
 connection asks to be woken when *k - window* have ended (:meth:`OrderBook.wait`);
 the worker whose ``end`` reaches that number is told to send the wake-up.
@@ -26,12 +30,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["PROGRESS_KEY", "SEQ_KEY", "OrderBook"]
+__all__ = ["LAST_KEY", "PROGRESS_KEY", "SEQ_KEY", "OrderBook"]
 
 #: The content key holding a message's number within its group.
 SEQ_KEY = "__seq__"
 #: The content key of a wake-up sent to an interface: how many messages of the group ended.
 PROGRESS_KEY = "__progress__"
+#: The content key marking a group's last message: nothing follows it.
+LAST_KEY = "__last__"
 
 Parked = tuple[str, bytes]  # channel, serialized message
 
@@ -75,9 +81,10 @@ class OrderBook:
         state.parked[seq] = (channel, data)
         return False
 
-    def end(self, group: str, seq: int) -> tuple[Parked | None, bool]:
+    def end(self, group: str, seq: int, last: bool = False) -> tuple[Parked | None, bool]:
         """Record that ``seq`` ended: the parked successor to run next (if any), and
-        whether the group's interface asked to be woken at this point."""
+        whether the group's interface asked to be woken at this point. ``last``: nothing
+        follows ``seq``; the group is forgotten unless something is parked."""
         now = time.monotonic()
         state = self._get(group, now)
         state.done = max(state.done, seq)
@@ -93,6 +100,8 @@ class OrderBook:
                 following = state.parked.pop(seq)
         if following is not None and state.parked:
             state.due = now + self.timeout
+        if last and following is None and not state.parked:
+            del self._groups[group]
         return following, wake
 
     def release(self) -> list[tuple[str, Parked]]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from gateways import route
-from gateways.layers import BaseChannelLayer
+from gateways.layers import BaseChannelLayer, get_layer
 from gateways.message import DEADLINE_KEY
 from gateways.plugins import get_plugin_host
 from gateways.routing import Router
@@ -28,10 +28,17 @@ async def _run_until(worker: Worker, done: asyncio.Event) -> None:
     await task
 
 
+@pytest.fixture(params=["memory", "redis", "redis_sharded"])
+async def layer(request: pytest.FixtureRequest) -> AsyncIterator[BaseChannelLayer]:
+    made = get_layer(request.getfixturevalue(f"{request.param}_layer_url"))
+    yield made
+    await made.flush()
+    await made.close()
+
+
 async def test_a_message_past_its_deadline_is_dropped_unrun_and_counted(
-    make_layer: Callable[..., BaseChannelLayer], caplog: pytest.LogCaptureFixture
+    layer: BaseChannelLayer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    layer = make_layer()
     ran: list[int] = []
     last = asyncio.Event()
 
@@ -58,8 +65,6 @@ async def test_the_deadline_is_read_on_the_redis_servers_clock(
     redis_layer_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker machine whose clock runs 30 s fast still runs a message due in 10 s."""
-    from gateways.layers import get_layer
-
     sender = get_layer(redis_layer_url)
     await sender.send("jobs", {"n": 1, DEADLINE_KEY: sender.clock("jobs") + 10})
     real = time.time

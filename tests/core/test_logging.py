@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -134,9 +135,9 @@ def test_an_ini_log_config_as_gunicorn_takes_it(gateways_process, tmp_path):
     assert process.stop() == 0
 
 
-def run_gateways(*args: str) -> subprocess.CompletedProcess[str]:
+def run_gateways(*args: str, path: str = "") -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "gateways", *args]
-    env = {"PYTHONPATH": str(APPS)}
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, (path, str(APPS))))}
     return subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
 
 
@@ -156,10 +157,11 @@ def test_logging_mistakes_are_usage_errors(tmp_path: Path, given, problem):
     bad, yaml = tmp_path / "bad.json", tmp_path / "log.yaml"
     bad.write_text(json.dumps({"handlers": {"x": {"class": "no.such.Handler"}}}))
     yaml.write_text("version: 1\n")
-    if "PyYAML" in problem and _has_yaml():
-        pytest.skip("PyYAML is installed here")
+    hidden = tmp_path / "no-yaml"  # a process where PyYAML cannot be imported
+    hidden.mkdir()
+    (hidden / "yaml.py").write_text("raise ImportError('PyYAML hidden by the test')\n")
     args = [a.format(bad=bad, yaml=yaml) for a in given]
-    done = run_gateways("serve", APP, *PLUGIN, *args)
+    done = run_gateways("serve", APP, *PLUGIN, *args, path=str(hidden))
     assert done.returncode == 2
     assert done.stderr.strip() == f"gateways: error: {problem.format(bad=bad, yaml=yaml)}"
 
@@ -170,14 +172,6 @@ def test_the_environment_is_named_when_it_gave_the_bad_value(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 2
     assert "GATEWAYS_LOG_FORMAT: expected text or json, got 'xml'" in done.stderr
-
-
-def _has_yaml() -> bool:
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def doc_json_blocks() -> list[str]:

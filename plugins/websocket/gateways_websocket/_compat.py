@@ -15,6 +15,11 @@ fails loudly when an autobahn release changes one of them).
   sets it again, for a socket whose reading is paused.
 - ``failHandshake``: every refused handshake goes through it (ours and autobahn's own
   checks), so :meth:`AnswerLater.refusing` hears of each one, for the access log.
+- ``dropConnection``/``wasClean``/``state``: once a close handshake is complete, a server
+  aborts the TCP connection; when the peer's close frame was itself a protocol error,
+  the 1002 autobahn wrote in the same turn was discarded by that abort, and the client
+  saw 1006. :meth:`AnswerLater.dropConnection` closes gently in that one case (found by
+  tests/fuzz/test_websocket_fuzz.py).
 """
 
 from __future__ import annotations
@@ -61,6 +66,14 @@ class AnswerLater(WebSocketServerProtocol):
 
     def refusing(self, status: int, reason: str) -> None:
         """The handshake is being refused with HTTP ``status``; the answer follows."""
+
+    def dropConnection(self, abort: bool = False) -> None:
+        """Flush before closing once the close handshake is complete: what was just
+        written (our close frame) reaches the peer. Every other abort (timeouts, a
+        drain's end) sets ``wasClean`` False first and stays an abort."""
+        if abort and self.wasClean and self.state == self.STATE_CLOSING:
+            abort = False
+        super().dropConnection(abort)
 
 
 def send_close(protocol: WebSocketServerProtocol, code: int) -> None:

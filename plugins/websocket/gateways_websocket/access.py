@@ -11,6 +11,11 @@ with ``extra=``, so ``--log-format json`` makes them keys: ``event`` (``connect`
 
 Cheap when unused: each call returns after one level check when the logger is off
 (``--log-level warning``, or a ``--log-config`` that silences it).
+
+What the client chose (path, Origin, subprotocol, autobahn's reasons quoting its
+headers) is escaped in the text (:func:`~gateways.plugin.printable`): a control
+character in a log line forges a line or rewrites the operator's terminal. The
+``extra=`` fields keep the values as they were (JSON escapes them itself).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from typing import TYPE_CHECKING, Any
+
+from gateways.plugin import printable
 
 if TYPE_CHECKING:
     from gateways_websocket.protocol import WebSocketProtocol
@@ -45,7 +52,8 @@ def origin_of(socket: WebSocketProtocol) -> str | None:
 def _line(socket: WebSocketProtocol, event: str, text: str, *args: Any, **fields: Any) -> None:
     client, path = _client(socket), socket.upgrade.path
     fields.update(event=event, client=client, path=path)
-    access.info("%s %s " + text, client, path, *args, extra=fields)
+    shown = [printable(arg) if isinstance(arg, str | bytes) else arg for arg in args]
+    access.info("%s %s " + text, client, printable(path), *shown, extra=fields)
 
 
 def connecting(socket: WebSocketProtocol) -> None:

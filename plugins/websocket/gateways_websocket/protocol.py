@@ -18,6 +18,7 @@ from autobahn.websocket.types import ConnectionRequest
 from gateways_http.upgrade import UpgradeRequest
 from twisted.internet.defer import Deferred
 
+from gateways.plugin import Throttled, printable
 from gateways_websocket import access, handshake
 from gateways_websocket._compat import (
     AnswerLater,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from gateways_websocket.server import WebSocketServer
 
 log = logging.getLogger("gateways.websocket")
+warn = Throttled(log)
 
 #: Close codes an application may send (RFC 6455 section 7.4; 1004-1006 and 1015 are
 #: reserved for reporting, never for the wire).
@@ -141,12 +143,13 @@ class WebSocketProtocol(AnswerLater):
 
     def accept(self, subprotocol: str | None) -> None:
         if subprotocol is not None and subprotocol not in self.websocket_protocols:
-            log.error(
+            warn.error(
+                "subprotocol",
                 "%s: the consumer accepted subprotocol %r, which the client did not offer "
                 "(offered: %s); refusing the handshake",
                 self.reply_channel,
                 subprotocol,
-                self.websocket_protocols,
+                printable(", ".join(self.websocket_protocols or ())),
             )
             self.reject(500, "bad subprotocol")
             return

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from gateways.plugin import Throttled, printable
 from gateways_websocket.protocol import WebSocketProtocol, sendable
 
 log = logging.getLogger("gateways.websocket")
+warn = Throttled(log)  # a consumer's bad replies, per message: one a minute, with counts
 
 _KINDS: dict[str, tuple[type, ...]] = {
     "accept": (bool,),
@@ -42,7 +44,9 @@ def close_code(message: Mapping[str, Any], channel: str) -> int | None:
     if close is True:
         return 1000
     if not sendable(close):
-        log.error("%s: close code %d cannot be sent; closing with 1000", channel, close)
+        warn.error(
+            "close code", "%s: close code %d cannot be sent; closing with 1000", channel, close
+        )
         return 1000
     return int(close)
 
@@ -50,7 +54,13 @@ def close_code(message: Mapping[str, Any], channel: str) -> int | None:
 def apply_reply(socket: WebSocketProtocol, message: Mapping[str, Any]) -> None:
     problem = reply_problem(message)
     if problem is not None:
-        log.error("%s: reply ignored: %s (%r)", socket.reply_channel, problem, message)
+        warn.error(
+            "bad reply",
+            "%s: reply ignored: %s (%s)",
+            socket.reply_channel,
+            problem,
+            printable(repr(message)),
+        )
         return
     code = close_code(message, socket.reply_channel)
     if socket.connecting and not _handshake(socket, message, code):

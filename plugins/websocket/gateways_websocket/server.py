@@ -17,7 +17,14 @@ import functools
 
 from gateways_http.upgrade import UpgradeRequest
 
-from gateways.plugin import ChannelFull, Host, Interface, LayerUnavailable, MessageTooLarge
+from gateways.plugin import (
+    ChannelFull,
+    Host,
+    Interface,
+    LayerUnavailable,
+    MessageTooLarge,
+    Throttled,
+)
 from gateways_websocket.options import WsOptions
 from gateways_websocket.protocol import WebSocketFactory, WebSocketProtocol
 from gateways_websocket.replies import apply_reply
@@ -34,6 +41,7 @@ class WebSocketServer(Interface):
         self.config = WsOptions.read(host.settings)
         self.factory = WebSocketFactory(self.config)
         self.sockets: dict[str, WebSocketProtocol] = {}
+        self.warn = Throttled(self.log)  # per-socket warnings: one a minute, with counts
         # The http interface may start first and hand over sockets before this one
         # has its reply prefix; they wait for it here.
         self._ready = asyncio.Event()
@@ -94,7 +102,8 @@ class WebSocketServer(Interface):
 
     def _connect_timeout(self, socket: WebSocketProtocol) -> None:
         if socket.connecting:
-            self.log.warning(
+            self.warn.warning(
+                "connect timeout",
                 "%s: no consumer answered websocket.connect within %.1fs (is a worker "
                 "running and routing websocket.connect?); refusing with 503",
                 socket.reply_channel,
@@ -116,7 +125,7 @@ class WebSocketServer(Interface):
                 "code": code,
                 "order": socket.next_order(),
             }
-            flow.send("websocket.disconnect", message)
+            flow.send("websocket.disconnect", message, notice=True)
         flow.finish()  # what is queued still goes, in order; then the flow is forgotten
 
     # -- to the layer ---------------------------------------------------------------------
@@ -126,21 +135,28 @@ class WebSocketServer(Interface):
         queued behind it): the socket is answered as the contract says. A full channel
         fails the connect at once (new work is refused), and a later message only when
         the channel stayed full for the flow's whole wait."""
-        if channel == "websocket.disconnect":
-            self.log.warning("%s: the close of %s goes unreported (%s)", channel, socket, error)
+        if channel == "websocket.disconnect":  # a notice: not waited for, may be unrouted
+            self.warn.warning(
+                "disconnect", "%s: the close of %s goes unreported (%s)", channel, socket, error
+            )
             return
         if channel == "websocket.connect":
             socket.connect_sent = False  # no consumer heard of it: no disconnect either
         if isinstance(error, ChannelFull):
             answer = "refusing with 503" if socket.connecting else "closing with 1013"
-            self.log.warning("%s is full: %s %s", channel, answer, socket.reply_channel)
+            self.warn.warning(
+                f"{channel} full", "%s is full: %s %s", channel, answer, socket.reply_channel
+            )
             socket.close(1013)  # a handshake still pending is refused with 503
         elif isinstance(error, MessageTooLarge):
-            self.log.warning("%s: %s; closing with 1009", socket.reply_channel, error)
+            self.warn.warning("too large", "%s: %s; closing with 1009", socket.reply_channel, error)
             socket.close(1009)
         elif isinstance(error, (LayerUnavailable, OSError)):
-            self.log.error(
-                "layer unreachable (%s): closing %s with 1011", error, socket.reply_channel
+            self.warn.error(
+                "layer down",
+                "layer unreachable (%s): closing %s with 1011",
+                error,
+                socket.reply_channel,
             )
             socket.close(1011)
         else:
