@@ -5,8 +5,10 @@ pytest_plugins = [
     "tests.fixtures.tls",
     "tests.fixtures.processes",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_ha",
     "tests.fixtures.ircd",
     "tests.fixtures.inspircd",
     "tests.fixtures.smtp",
     "tests.fixtures.http",
+    "tests.fixtures.browser",
 ]

@@ -6,6 +6,7 @@ import pytest
 
 from gateways import Router, include, route
 from gateways.routing import load_routing
+from gateways.testing import HttpCommunicator
 
 
 def view(message, **kwargs):
@@ -83,3 +84,15 @@ def test_load_routing_from_app_path_and_router_objects():
 def test_bad_routing_is_a_clear_error(call, error):
     with pytest.raises(error):
         call()
+
+
+async def test_groups_reach_the_consumer_as_keyword_arguments_through_a_worker():
+    async def page(message, site, room, number):
+        await message.reply({"status": 200, "content": f"{site} {room} {number}".encode()})
+
+    rooms = [
+        route("http.request", page, path=r"^/(?P<room>\w+)$", query_string=r"n=(?P<number>\d)")
+    ]
+    routes = [include(rooms, path=r"^/chat/(?P<site>\w+)")]
+    response = await HttpCommunicator(routes, "GET", "/chat/eu/lobby?n=7").get_response()
+    assert response.body == b"eu lobby 7"

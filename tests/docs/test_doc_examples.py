@@ -5,16 +5,19 @@
 - shell blocks are valid shell (``bash -n``), and each ``gateways`` command line in them
   (and in the systemd and supervisord files) parses and settles its settings exactly as
   the real command does, with ``--config`` pointing at the page's own TOML block;
-- Python blocks run, and a ``routes`` they define builds a router.
+- Python blocks run, and a ``routes`` they define builds a router;
+- ``::: path`` lines (mkdocstrings: the API rendered from docstrings) name real objects.
 """
 
 from __future__ import annotations
 
 import os
+import pkgutil
 import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,10 @@ from gateways.routing import load_routing
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
-FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```", re.M | re.S)
+#: A fenced block, also indented (inside a list item or an admonition: ``!!! note``).
+FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[a-z]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+#: A mkdocstrings directive (``::: gateways.hookspecs``): rendered from docstrings, not run.
+DIRECTIVE = re.compile(r"^::: (?P<path>\S+)$", re.M)
 GATEWAYS = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?gateways\s+(serve|worker|status|plugins)\b")
 
 #: Python examples that need a project of the reader's own to import.
@@ -54,7 +60,8 @@ def blocks(*langs: str) -> list[Block]:
         for match in FENCE.finditer(text):
             if match["lang"] in langs:
                 line = text.count("\n", 0, match.start()) + 1
-                found.append(Block(page, match["lang"], match["body"], line))
+                body = textwrap.dedent(match["body"])
+                found.append(Block(page, match["lang"], body, line))
     return found
 
 
@@ -65,6 +72,22 @@ def params(*langs: str) -> list[object]:
 def test_every_block_says_its_language():
     unlabeled = [b.id for b in blocks("")]
     assert not unlabeled, f"label these code blocks (sh, toml, python, ini or text): {unlabeled}"
+
+
+def test_every_api_directive_names_an_object():
+    """``::: path`` lines are not code to run, but the object they render must exist."""
+    directives = [(p.name, m["path"]) for p in PAGES for m in DIRECTIVE.finditer(p.read_text())]
+    assert directives, "the hook reference renders hookspecs with ::: lines"
+    missing = [f"{page}: {path}" for page, path in directives if not importable(path)]
+    assert not missing, f"nothing to render for: {missing}"
+
+
+def importable(path: str) -> bool:
+    try:
+        pkgutil.resolve_name(path)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return True
 
 
 # -- TOML -------------------------------------------------------------------------------
