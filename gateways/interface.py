@@ -159,6 +159,14 @@ class Interface:
             asyncio.get_running_loop().call_later(timeout, self.forget, channel)
         return channel
 
+    def linger(self, channel: str, callback: ReplyCallback, seconds: float) -> None:
+        """Its work is over, but keep ``channel`` for ``seconds`` more: late replies go
+        to ``callback`` instead of being dropped. A drain does not wait for it."""
+        self.forget(channel)
+        self._callbacks[channel] = callback
+        self._persistent.add(channel)
+        asyncio.get_running_loop().call_later(seconds, self.forget, channel)
+
     def _first_only(self, channel: str, callback: ReplyCallback) -> ReplyCallback:
         def deliver(message: dict[str, Any]) -> Awaitable[None] | None:
             self.forget(channel)

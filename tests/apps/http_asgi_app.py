@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -63,6 +64,18 @@ async def stream(request):
     return StarletteStreaming(lines(), media_type="text/plain")
 
 
+async def endless():
+    n = 0
+    while True:
+        yield f"line {n}\n"
+        n += 1
+        await asyncio.sleep(0.02)
+
+
+async def forever(request):
+    return StarletteStreaming(endless(), media_type="text/plain")
+
+
 async def scope_echo(request):
     scope = request.scope
     return PlainTextResponse(
@@ -76,10 +89,23 @@ starlette_app = Starlette(
         Route("/starlette/hello/{name}", hello),
         Route("/starlette/upload", upload, methods=["POST"]),
         Route("/starlette/stream", stream),
+        Route("/starlette/forever", forever),
         Route("/starlette/scope", scope_echo),
     ],
     lifespan=lifespan,
 )
+
+# -- a raw ASGI long poll: it waits for the client to leave ------------------------------
+
+
+async def long_poll(scope, receive, send):
+    if scope["type"] != "http":
+        raise ValueError("http only")  # how an ASGI app says it has no lifespan
+    await receive()  # the (empty) body
+    logging.getLogger("http_asgi_app").warning("long poll waiting")
+    event = await receive()
+    logging.getLogger("http_asgi_app").warning("long poll heard %s", event["type"])
+
 
 # -- FastAPI --------------------------------------------------------------------------
 
@@ -144,4 +170,5 @@ routes = [
     route("http.request", asgi_consumer(starlette_app), path=r"^/starlette/"),
     route("http.request", asgi_consumer(fastapi_app), path=r"^/fastapi/"),
     route("http.request", asgi_consumer(django_app), path=r"^/django/"),
+    route("http.request", asgi_consumer(long_poll), path=r"^/longpoll$"),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
+import struct
 from pathlib import Path
 
 import httpx
@@ -129,3 +131,25 @@ async def test_a_failed_lifespan_startup_stops_the_worker_with_its_message() -> 
     results = await asyncio.gather(*tasks, return_exceptions=True)
     await layer.close()
     assert any("lifespan startup failed: no database" in str(r) for r in results)
+
+
+# -- the client leaving ----------------------------------------------------------------
+
+
+def test_a_streaming_app_hears_that_its_client_left(asgi_served) -> None:
+    with httpx.stream("GET", asgi_served.url + "/starlette/forever") as reply:
+        lines = reply.iter_lines()
+        assert next(lines) == "line 0"
+    # ASGI 2.4: the next send raises; Starlette ends the stream, the consumer returns
+    asgi_served.process.wait_for(r"GET /starlette/forever: the client left")
+
+
+def test_a_long_poll_gets_http_disconnect_when_its_client_leaves(asgi_served) -> None:
+    """A connection reset (a client killed, a tab closed by a proxy): heard at once. (A
+    plain FIN is a half-close that still waits for its answer: see docs/http.md.)"""
+    client = asgi_served.connect()
+    client.send(b"GET /longpoll HTTP/1.1\r\nHost: x\r\n\r\n")
+    asgi_served.process.wait_for("long poll waiting")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # RST
+    asgi_served.process.wait_for("long poll heard http.disconnect")

@@ -47,6 +47,8 @@ class HttpResponseChunk(TypedDict):
     content: NotRequired[bytes]
     more_content: NotRequired[bool]
     abort: NotRequired[bool]
+    #: A channel that also gets ``http.disconnect`` if the client leaves first.
+    notify_disconnect: NotRequired[str]
 
 
 class HttpDisconnect(TypedDict):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from gateways.plugin import Message
 from gateways_http.body import CHUNK
@@ -39,6 +39,8 @@ LifespanMode = Literal["auto", "on", "off"]
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 #: Seconds to wait for the next piece of a request body before giving up on it.
 BODY_TIMEOUT = 60.0
+#: Seconds between two looks of a disconnect watch at whether it is still wanted.
+WATCH_POLL = 1.0
 
 
 def message_to_scope(message: Message, state: dict[str, Any] | None = None) -> Scope:
@@ -83,7 +85,9 @@ class _Exchange:
         self.status: int | None = None
         self.headers: list[list[bytes]] = []
         self.responding = False  # the first reply (status and headers) is sent
-        self.complete = asyncio.Event()  # the last reply is sent: the client is done
+        self.complete = asyncio.Event()  # the last reply is sent: nothing more to do
+        self.gone = asyncio.Event()  # the client left before the end
+        self.watch: _DisconnectWatch | None = None
 
     async def receive(self) -> Event:
         if self.first_body:
@@ -92,22 +96,46 @@ class _Exchange:
             return {"type": "http.request", "body": self.message["body"], "more_body": more}
         if self.body_channel is not None:
             return await self._next_chunk(self.body_channel)
-        await self.complete.wait()
+        if not self.complete.is_set() and self.watch is None:
+            watch = await self._watch()  # a long poll waits here: hear of a disconnect
+            await self.message.reply({"notify_disconnect": watch.channel})
+        ended = [asyncio.ensure_future(e.wait()) for e in (self.complete, self.gone)]
+        _, waiting = await asyncio.wait(
+            ended, timeout=self._left_to_wait(), return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in waiting:
+            task.cancel()
         return {"type": "http.disconnect"}
+
+    def _left_to_wait(self) -> float | None:
+        """Until the interface gives up on an unanswered request (it answers 503 then,
+        and the client is as good as gone); no bound once the response has begun."""
+        deadline = self.message.deadline
+        if deadline is None or self.responding:
+            return None
+        return max(0.0, deadline - self.message.layer.clock(self.message.channel)) + 1.0
 
     async def _next_chunk(self, channel: str) -> Event:
         _, chunk = await self.message.layer.receive([channel], timeout=BODY_TIMEOUT)
         if chunk is None or chunk.get("error"):
             self.body_channel = None
-            self.complete.set()  # nobody is there to answer
+            self.gone.set()  # nobody is there to answer
             return {"type": "http.disconnect"}
         if not chunk.get("more_content"):
             self.body_channel = None
         more = self.body_channel is not None
         return {"type": "http.request", "body": chunk["content"], "more_body": more}
 
+    async def _watch(self) -> _DisconnectWatch:
+        channel = await self.message.layer.new_channel("http.asgi")
+        self.watch = _DisconnectWatch(self.message.layer, channel, self.gone)
+        return self.watch
+
     async def send(self, event: Event) -> None:
         kind = event["type"]
+        if self.gone.is_set():
+            # ASGI 2.4: sending to a client that left raises, so a stream ends.
+            raise OSError("the client disconnected")
         if self.complete.is_set():
             if kind == "http.response.body":
                 raise RuntimeError("the response is complete; nothing more can be sent")
@@ -134,17 +162,55 @@ class _Exchange:
             if not self.responding:
                 reply.update(status=self.status, headers=self.headers)
                 self.responding = True
+                if reply["more_content"] and self.watch is None:
+                    watch = await self._watch()  # a stream: hear when its client leaves
+                    reply["notify_disconnect"] = watch.channel
             await self.message.reply(reply)
         if not more:
             self.complete.set()
 
     async def finish(self) -> None:
         """The application returned: end what it left open."""
-        if self.complete.is_set():
+        if self.watch is not None:
+            self.watch.stop()
+        if self.complete.is_set() or self.gone.is_set():
             return
         if self.status is None:
             raise RuntimeError("the ASGI application returned without starting a response")
         await self._body(b"", more=False)
+
+
+class _DisconnectWatch:
+    """Waits on a channel of this process for the interface's ``http.disconnect``.
+
+    It looks again every second rather than being cancelled: a receive cancelled
+    mid-way could take another request's notice with it.
+    """
+
+    _running: ClassVar[set[asyncio.Task[None]]] = set()
+
+    def __init__(self, layer: Any, channel: str, gone: asyncio.Event) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.gone = gone
+        self.stopped = False
+        task = asyncio.get_running_loop().create_task(self._run(), name=f"watch {channel}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self) -> None:
+        while not self.stopped:
+            try:
+                _, notice = await self.layer.receive([self.channel], timeout=WATCH_POLL)
+            except (ConnectionError, OSError) as exc:
+                log.debug("cannot watch %s: %s", self.channel, exc)
+                return
+            if notice is not None:
+                self.gone.set()
+                return
+
+    def stop(self) -> None:
+        self.stopped = True
 
 
 class Lifespan:
@@ -224,7 +290,13 @@ class AsgiConsumer:
     async def __call__(self, message: Message, **kwargs: Any) -> None:
         exchange = _Exchange(message)
         scope = message_to_scope(message, self.lifespan.state)
-        await self.app(scope, exchange.receive, exchange.send)
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except Exception as exc:
+            if not exchange.gone.is_set():
+                raise
+            # What a send to a departed client raises (Starlette's ClientDisconnect).
+            log.info("%s %s: the client left (%r)", scope["method"], scope["path"], exc)
         await exchange.finish()
 
 

@@ -82,6 +82,7 @@ class Exchange:
         "keep_alive",
         "left",
         "method",
+        "notify",
         "path",
         "pump",
         "query_string",
@@ -122,6 +123,8 @@ class Exchange:
         # Owes the client "100 Continue" once first in line (cleared when sent).
         self.expect_continue = expect is not None and expect.lower() == b"100-continue"
         self.reply_channel = ""
+        #: Where else to say the client left (a reply's ``notify_disconnect``).
+        self.notify: str | None = None
         self.pump: BodyPump | None = None
         self.deadline = 0.0  # when a reply that has not begun is given up (503)
         self.dispatched = 0.0  # when http.request went to the layer (loop time)
@@ -135,8 +138,15 @@ class Exchange:
     # -- the response --------------------------------------------------------------
 
     def on_reply(self, message: dict[str, Any]) -> None:
-        """A reply on the exchange's reply channel: the response's start, or more of it."""
+        """A reply on the exchange's reply channel: the response's start, or more of it.
+        A reply may also ask to hear of a disconnect (``notify_disconnect``: a channel);
+        one that asks only that is not part of the response."""
         state = self.state
+        notify = message.get("notify_disconnect")
+        if isinstance(notify, str):
+            self.notify = notify
+            if len(message) == 1:
+                return
         try:
             if state is DISPATCHED:
                 self._start(message)

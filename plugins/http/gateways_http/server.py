@@ -6,6 +6,7 @@ request: ``http.request`` out, ``http.disconnect`` when its client leaves.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,9 @@ _throttled = Throttled(log)
 
 #: Seconds a client is told to wait when the request channel is full.
 RETRY_AFTER = b"1"
+#: Seconds after a client left during which a reply asking to hear of it
+#: (``notify_disconnect``) is still told.
+LATE_NOTICE_SECONDS = 60.0
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -197,9 +201,20 @@ class HttpServer(Factory):
     def disconnected(self, exchange: Exchange) -> None:
         """The client left before its response was complete: tell the application."""
         interface = self.interface
-        interface.forget(exchange.reply_channel)
         message = disconnect_message(exchange.reply_channel, exchange.path)
         interface.spawn(interface.send(DISCONNECT_CHANNEL, message))
+        if exchange.notify:  # the consumer asked to hear it directly (ASGI apps do)
+            interface.spawn(interface.send(exchange.notify, message))
+            interface.forget(exchange.reply_channel)
+            return
+        # A consumer asking to hear of it may still be on its way: answer it late.
+        late = functools.partial(self._late_notice, message)
+        interface.linger(exchange.reply_channel, late, LATE_NOTICE_SECONDS)
+
+    async def _late_notice(self, notice: dict[str, Any], reply: dict[str, Any]) -> None:
+        channel = reply.get("notify_disconnect")
+        if isinstance(channel, str):
+            await self.interface.send(channel, notice)
 
     def upgrade_hook(self, request: UpgradeRequest) -> Any:
         """Ask the plugins whether one takes this upgrade over (a protocol, or None)."""
