@@ -1,9 +1,9 @@
 """Fuzzing from outside the process: hypothesis writes the bytes, a real server reads them.
 
-CI runs a few hundred examples per test (the ``ci`` profile); ``FUZZ_EXAMPLES=100000`` (or
-``pytest --hypothesis-profile=long``) is the long mode, run by hand or nightly, never in CI.
-After every example the server must still answer a valid request and its log must hold no
-traceback.
+CI runs 150 examples per test, derandomized (the same cases every run, so CI cannot
+flicker). The long mode is ``FUZZ_EXAMPLES=100000`` (``bash scripts/fuzz.sh``), random
+cases, run by hand or nightly, never in CI. After every example the server must still
+answer a valid request and its log must hold no traceback.
 """
 
 from __future__ import annotations
@@ -12,17 +12,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+LONG = bool(os.environ.get("FUZZ_EXAMPLES"))
 
 settings.register_profile(
-    "ci",
+    "gateways-fuzz",
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
     deadline=None,
-    derandomize=not os.environ.get("FUZZ_EXAMPLES"),
-    suppress_health_check=_SUPPRESSED,
+    derandomize=not LONG,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     print_blob=True,
 )
-settings.register_profile(
-    "long", max_examples=100_000, deadline=None, suppress_health_check=_SUPPRESSED
-)
-settings.load_profile("ci")
+settings.load_profile("gateways-fuzz")

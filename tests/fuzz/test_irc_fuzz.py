@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.irc.hostile import HostileBot, hostile_bot
 
-#: As the loaded profile says (tests/fuzz/conftest.py: FUZZ_EXAMPLES, or "long").
+#: As the loaded profile says (tests/fuzz/conftest.py: FUZZ_EXAMPLES).
 EXAMPLES = settings().max_examples
 pytestmark = pytest.mark.timeout(max(60, EXAMPLES // 5))
 

@@ -27,7 +27,7 @@ from tests.email.conftest import email_settings
 from tests.email.helpers import send_mail
 from tests.email.test_parse import nested_mime
 
-#: As the loaded profile says (tests/fuzz/conftest.py: FUZZ_EXAMPLES, or "long").
+#: As the loaded profile says (tests/fuzz/conftest.py: FUZZ_EXAMPLES).
 EXAMPLES = settings().max_examples
 pytestmark = pytest.mark.timeout(max(60, EXAMPLES // 3))
 #: Longest a session may take to end after the client closed its side.
