@@ -49,11 +49,12 @@ from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.receiving import receive_forever
 from gateways.logguard import Throttled, printable
-from gateways.message import Message
-from gateways.metrics import Tally, Timing, channel_label, counting
+from gateways.message import DEADLINE_KEY, Message
+from gateways.metrics import Tally, Timing, channel_label, counting, register_source
 from gateways.plugins import ChannelSpec
 
 __all__ = [
+    "DEADLINE_KEY",
     "BaseChannelLayer",
     "ChannelFull",
     "ChannelSpec",
@@ -87,4 +88,5 @@ __all__ = [
     "positive",
     "printable",
     "receive_forever",
+    "register_source",
 ]

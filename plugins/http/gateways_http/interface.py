@@ -7,8 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from gateways.metrics import register_source
-from gateways.plugin import Host, Interface
+from gateways.plugin import Host, Interface, register_source
 from gateways_http.accesslog import AccessLog
 from gateways_http.metrics import buffered_family
 from gateways_http.options import HttpOptions, endpoint_strings

@@ -15,8 +15,8 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
-from gateways.message import DEADLINE_KEY
 from gateways.plugin import (
+    DEADLINE_KEY,
     ChannelFull,
     Interface,
     LayerUnavailable,

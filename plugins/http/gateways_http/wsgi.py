@@ -26,8 +26,8 @@ from http import HTTPStatus
 from types import SimpleNamespace
 from typing import Any, cast
 
-from gateways.message import DEADLINE_KEY
 from gateways.plugin import (
+    DEADLINE_KEY,
     BaseChannelLayer,
     ChannelFull,
     Host,
