@@ -8,14 +8,10 @@ Chromium and its driver are the Debian packages ``chromium`` and ``chromium-driv
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-from collections.abc import Iterator
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -29,25 +25,6 @@ pytestmark = pytest.mark.timeout(90)
 
 READY = r"status page on (http://\S+)"
 QUEUE = "jobs.backlog"  # no route consumes it: what the test sends there stays
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium driven by chromedriver (both from Debian, never downloaded)."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail(
-            "the status page tests need the Debian packages chromium and chromium-driver "
-            "(apt-get install chromium chromium-driver; scripts/test.sh installs them)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1400,1500")
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    yield chrome
-    chrome.quit()
 
 
 def send(url: str, channel: str, count: int, **fields: object) -> None:
