@@ -26,7 +26,7 @@ from gateways_http.response import (
 )
 
 if TYPE_CHECKING:
-    from gateways_http.protocol import HttpProtocol
+    from gateways_http.conn import ExchangeConn
 
 log = logging.getLogger("gateways.http")
 _throttled = Throttled(log)
@@ -99,7 +99,7 @@ class Exchange:
 
     def __init__(
         self,
-        conn: HttpProtocol,
+        conn: ExchangeConn,
         method: str,
         version: str,
         keep_alive: bool,

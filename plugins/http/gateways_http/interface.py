@@ -19,7 +19,7 @@ def _scheme(description: str) -> str:
 
 
 class HttpInterface(Interface):
-    """HTTP/1.1 on every ``--http-endpoint`` (or ``--http-bind``:``--http-port``).
+    """HTTP/1.1 and HTTP/2 on every ``--http-endpoint`` (or ``--http-bind``:``--http-port``).
 
     ``access_log`` is public: other plugins serving on the HTTP port (WebSocket
     handshakes) may log there too.

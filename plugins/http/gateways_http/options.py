@@ -25,7 +25,7 @@ class HttpOptions(Options):
     http_endpoint: list[str] = option(
         "Twisted endpoint to listen on, e.g. tcp:8000:interface=0.0.0.0, "
         "ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/app.sock "
-        "(repeatable; replaces --http-bind/--http-port)",
+        "(repeatable; replaces --http-bind/--http-port; ssl: offers HTTP/2 by ALPN)",
         multiple=True,
         metavar="STRPORT",
     )

@@ -1,4 +1,5 @@
-"""gateways plugin ``http``: the HTTP/1.1 interface (``http.request`` and its replies).
+"""gateways plugin ``http``: the HTTP/1.1 and HTTP/2 interface (``http.request`` and its
+replies).
 
 Also the worker-side answers for HTTP: 404 when no route matches, 500 when a consumer
 raises before replying. See docs/http.md.

@@ -31,7 +31,7 @@ from gateways_http import metrics, writing
 from gateways_http._compat import can_half_close
 from gateways_http.body import CHUNK, CLIENT_LEFT, CLOSED, MALFORMED, TOO_LARGE
 from gateways_http.exchange import DISPATCHED, FAILED, FINISHED, RECEIVING, RESPONDING, Exchange
-from gateways_http.handover import UpgradeWait
+from gateways_http.handover import UpgradeWait, sniff
 from gateways_http.request import Address, Refused, check_head, header_value
 from gateways_http.response import simple_response
 
@@ -93,6 +93,11 @@ class HttpProtocol(Protocol):
         self._read_closed = False
         #: Written once every request in the queue is answered; then the connection closes.
         self._ending: bytes | None = None
+        #: The connection's first bytes are looked at for HTTP/2 (ALPN, preface).
+        self._sniffing = True
+        self._sniffed = b""
+        #: A declined upgrade whose body is parsed behind a stand-in head (resume_body).
+        self._adopt: Exchange | None = None
 
     # -- connection ------------------------------------------------------------------
 
@@ -155,6 +160,15 @@ class HttpProtocol(Protocol):
         if self.upgrade is not None:
             self.upgrade.more(data)
             return
+        if self._sniffing:
+            data = self._sniffed + data
+            seen = sniff(self, data)
+            if seen is None:
+                return  # HTTP/2 took over
+            if not seen:
+                self._sniffed = data  # an HTTP/2 preface, perhaps, still arriving
+                return
+            self._sniffing, self._sniffed = False, b""
         self._data = data
         if self._keep_raw:
             self._raw.append(data)
@@ -375,6 +389,9 @@ class HttpProtocol(Protocol):
     def on_headers_complete(self) -> None:
         self._events += 1
         self._cancel_read_timer()
+        if self._adopt is not None:
+            self._adopt_body()
+            return
         parser = self.parser
         url = b"".join(self._url) if len(self._url) != 1 else self._url[0]
         exchange = Exchange(
@@ -480,6 +497,26 @@ class HttpProtocol(Protocol):
         if self.queue[0] is exchange:
             self.upgrade.decide()
 
+    def resume_body(self, exchange: Exchange, remainder: bytes) -> None:
+        """After a declined upgrade whose request has a body. llhttp skipped the body
+        (an upgrade's next bytes belong to the new protocol): it is parsed now, behind
+        a stand-in head with the request's framing, for the same exchange."""
+        self.upgrade = None
+        exchange.upgrade = False
+        exchange.received = False
+        self.parser = httptools.HttpRequestParser(self)
+        self._adopt = exchange
+        self.dataReceived(_stand_in_head(exchange) + remainder)
+
+    def _adopt_body(self) -> None:
+        exchange, self._adopt = self._adopt, None
+        assert exchange is not None
+        self.parsing = exchange
+        self._release_raw()
+        self._check_length(exchange)
+        if self.queue and self.queue[0] is exchange:
+            self.begin(exchange)
+
     def resume_parsing(self, remainder: bytes) -> None:
         """After an upgrade nobody took: go on parsing HTTP from a fresh parser."""
         self.upgrade = None
@@ -536,6 +573,15 @@ class HttpProtocol(Protocol):
         """Draining: close now unless a request is in progress."""
         if not self.queue and self.parsing is None:
             self._close()
+
+
+def _stand_in_head(exchange: Exchange) -> bytes:
+    """A request head with ``exchange``'s body framing (llhttp checked it already)."""
+    if header_value(exchange.headers, b"transfer-encoding") is not None:
+        framing = b"transfer-encoding: chunked"
+    else:
+        framing = b"content-length: " + (header_value(exchange.headers, b"content-length") or b"0")
+    return b"POST / HTTP/1.1\r\nhost: _\r\n" + framing + b"\r\n\r\n"
 
 
 def _refusal(exc: httptools.HttpParserError) -> Refused:

@@ -46,6 +46,8 @@ from gateways_http.upgrade import UpgradeRequest
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
 
+    from gateways_http.h2protocol import H2Protocol
+
 log = logging.getLogger("gateways.http")
 _throttled = Throttled(log)
 
@@ -72,7 +74,7 @@ class HttpServer(Factory):
         self.layer = interface.layer
         self.access_log = access_log
         self.loop = asyncio.get_running_loop()
-        self.connections: set[HttpProtocol] = set()
+        self.connections: set[HttpProtocol | H2Protocol] = set()
         #: Says once when requests time out and no worker receives http.request.
         self.no_worker = NoWorkerNotice(self.layer, REQUEST_CHANNEL, interface.spawn, log)
         shortest = min(options.http_timeout, options.http_header_timeout, options.http_idle_timeout)
@@ -82,9 +84,10 @@ class HttpServer(Factory):
         return HttpProtocol(self)
 
     def acceptableProtocols(self) -> list[bytes]:
-        """ALPN on TLS endpoints. Without an overlap Twisted fails the handshake, and
-        most clients offer ``http/1.1``."""
-        return [b"http/1.1"]
+        """ALPN on TLS endpoints: HTTP/2 first (the connection switches at its first
+        bytes, see :func:`gateways_http.handover.sniff`). Without an overlap Twisted
+        fails the handshake, and most clients offer ``http/1.1``."""
+        return [b"h2", b"http/1.1"]
 
     # -- timeouts and drain ----------------------------------------------------------------
 
