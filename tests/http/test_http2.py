@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from gateways.testing import GatewaysProcess
+from tests.fixtures.h2client import H2Client
 from tests.fixtures.processes import APPS
 from tests.fixtures.tls import TlsFiles
-from tests.http.test_http2_attacks import H2Client
 
 MiB = 1024 * 1024
 BODY = bytes(range(256)) * (2 * MiB // 256)  # 2 MiB: the first chunk, then body_channel

@@ -2,111 +2,29 @@
 h2 would never send): rapid reset, CONTINUATION, SETTINGS and PING floods, too many
 streams, oversized header lists, a stream reset mid-response, a stalled upload. After
 each, the server answers a fresh client and its log has no traceback.
-
-``H2Client`` is also what other HTTP/2 tests use when frame order must be exact.
 """
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from gateways_http.body import CHUNK, HIGH_WATER, WINDOW
 from gateways_http.h2limits import STREAMING_WINDOW
-from h2.config import H2Configuration
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
-    ConnectionTerminated,
-    DataReceived,
-    Event,
     ResponseReceived,
-    StreamEnded,
-    StreamReset,
 )
 from h2.settings import SettingCodes
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 from gateways.testing import GatewaysProcess
+from tests.fixtures.h2client import H2Client
 from tests.fixtures.processes import APPS
 
 MAX_HEADERS = 8192
-
-
-class H2Client:
-    """One cleartext HTTP/2 connection (prior knowledge), driven frame by frame."""
-
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.settimeout(timeout)
-        self.h2 = H2Connection(H2Configuration(client_side=True, header_encoding=None))
-        self.h2.initiate_connection()
-        self.authority = b"127.0.0.1:%d" % port
-        self.pending: list[Event] = []  # read, not yet looked at
-        self.flush()
-
-    def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data:
-            self.sock.sendall(data)
-
-    def request(self, stream_id: int, path: bytes, method: bytes = b"GET", **kwargs: object):
-        extra = kwargs.pop("extra", [])
-        head = [
-            (b":method", method),
-            (b":scheme", b"http"),
-            (b":authority", self.authority),
-            (b":path", path),
-        ]
-        self.h2.send_headers(stream_id, head + list(extra), end_stream=kwargs.pop("end", True))
-
-    def read(self) -> list[Event]:
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError("the server closed the connection")
-        events = self.h2.receive_data(data)
-        self.flush()
-        return events
-
-    def next_event(self) -> Event:
-        while not self.pending:
-            self.pending.extend(self.read())
-        return self.pending.pop(0)
-
-    def until(self, wanted: Callable[[Event], bool]) -> Event:
-        while True:
-            event = self.next_event()
-            if wanted(event):
-                return event
-
-    def goaway(self) -> ConnectionTerminated:
-        event = self.until(lambda e: isinstance(e, ConnectionTerminated))
-        assert isinstance(event, ConnectionTerminated)
-        return event
-
-    def response(self, stream_id: int) -> tuple[int, bytes]:
-        """Status and body of ``stream_id`` (status -1 if the stream was reset); the
-        events of other streams are kept for later."""
-        status, body, others = 0, b"", []
-        while True:
-            event = self.next_event()
-            if getattr(event, "stream_id", None) != stream_id:
-                others.append(event)
-            elif isinstance(event, ResponseReceived):
-                status = int(dict(event.headers)[b":status"])
-            elif isinstance(event, DataReceived):
-                body += event.data
-                self.h2.acknowledge_received_data(event.flow_controlled_length, stream_id)
-                self.flush()
-            elif isinstance(event, StreamEnded | StreamReset):
-                self.pending[:0] = others
-                return (-1 if isinstance(event, StreamReset) else status), body
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
