@@ -30,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -55,9 +56,11 @@ __all__ = [
     "ensure_venvs",
     "free_port",
     "http_get",
+    "https_get",
     "start_channels1",
     "start_channels4",
     "start_daphne4",
+    "start_hypercorn",
     "start_redis",
     "start_uvicorn",
     "ws_echo",
@@ -81,6 +84,20 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 def http_get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[int, bytes]:
     """One real HTTP/1.1 GET; returns (status, body). Raises OSError/HTTPException on failure."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def https_get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[int, bytes]:
+    """One HTTP/1.1 GET over TLS, certificate not verified (the anchors use self-signed ones)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         resp = conn.getresponse()
@@ -332,12 +349,21 @@ def _new_anchor(name: str, host: str, port: int, log_dir: Path | None) -> Anchor
     return Anchor(name, host, port, log_dir)
 
 
-def _hello_check(host: str, port: int, attempt_timeout: float) -> Callable[[], bool]:
+def _hello_check(
+    host: str, port: int, attempt_timeout: float, tls: bool = False
+) -> Callable[[], bool]:
+    get = https_get if tls else http_get
+
     def check() -> bool:
-        status, body = http_get(host, port, "/", timeout=attempt_timeout)
+        status, body = get(host, port, "/", timeout=attempt_timeout)
         return status == 200 and body == b"hello"
 
     return check
+
+
+def _strport_quote(path: Path | str | None) -> str:
+    """A path as a value in a Twisted endpoint string (``:`` and ``\\`` escaped)."""
+    return str(path).replace("\\", "\\\\").replace(":", "\\:")
 
 
 # --------------------------------------------------------------------------- anchors
@@ -410,27 +436,76 @@ def flush_redis_db(redis_url: str) -> None:
 
 
 def start_daphne4(
-    port: int, host: str = DEFAULT_HOST, timeout: float = 30.0, log_dir: Path | None = None
+    port: int,
+    host: str = DEFAULT_HOST,
+    timeout: float = 30.0,
+    log_dir: Path | None = None,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
 ) -> Anchor:
-    """Daphne 4 serving the bare ASGI app asgi_hello:app (no access log: -v 0)."""
+    """Daphne 4 serving the bare ASGI app asgi_hello:app (no access log: -v 0).
+
+    With ``certfile`` and ``keyfile`` (PEM) it listens on a TLS endpoint instead
+    (``-e ssl:PORT:...``), where Twisted offers h2 and http/1.1 by ALPN (Daphne speaks
+    HTTP/2 only there, and only with Twisted's http2 extra installed).
+    """
     ensure_venvs(["daphne4"])
-    anchor = _new_anchor("daphne4", host, port, log_dir)
+    tls = certfile is not None and keyfile is not None
+    anchor = _new_anchor("daphne4-tls" if tls else "daphne4", host, port, log_dir)
+    if tls:
+        anchor.url_scheme = "https"
+        listen = [
+            "-e",
+            f"ssl:{port}:interface={host}:privateKey={_strport_quote(keyfile)}"
+            f":certKey={_strport_quote(certfile)}",
+        ]
+    else:
+        listen = ["-b", host, "-p", str(port)]
     anchor._spawn(
         "daphne",
-        [
-            str(_venv_bin("daphne4", "daphne")),
-            "-v",
-            "0",
-            "-b",
-            host,
-            "-p",
-            str(port),
-            "asgi_hello:app",
-        ],
+        [str(_venv_bin("daphne4", "daphne")), "-v", "0", *listen, "asgi_hello:app"],
         cwd=HERE,
         env=_child_env(),
     )
-    anchor.wait_until(_hello_check(host, port, 2.0), timeout, "HTTP 200 hello")
+    anchor.wait_until(_hello_check(host, port, 2.0, tls), timeout, "HTTP 200 hello")
+    return anchor
+
+
+def start_hypercorn(
+    port: int,
+    host: str = DEFAULT_HOST,
+    timeout: float = 30.0,
+    log_dir: Path | None = None,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+) -> Anchor:
+    """hypercorn (asyncio worker, one process, no access log) on asgi_hello:app, with
+    ``hypercorn.toml`` (its default closes a connection after 1,000 requests).
+
+    With ``certfile`` and ``keyfile`` it serves TLS and offers h2 and http/1.1 by ALPN;
+    without, cleartext HTTP/1.1 and h2c (prior knowledge or upgrade).
+    """
+    ensure_venvs(["daphne4"])
+    tls = certfile is not None and keyfile is not None
+    anchor = _new_anchor("hypercorn-tls" if tls else "hypercorn", host, port, log_dir)
+    argv = [
+        str(_venv_bin("daphne4", "hypercorn")),
+        "--bind",
+        f"{host}:{port}",
+        "--worker-class",
+        "asyncio",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--config",
+        str(HERE / "hypercorn.toml"),  # no limit of requests per connection
+    ]
+    if tls:
+        anchor.url_scheme = "https"
+        argv += ["--certfile", str(certfile), "--keyfile", str(keyfile)]
+    anchor._spawn("hypercorn", [*argv, "asgi_hello:app"], cwd=HERE, env=_child_env())
+    anchor.wait_until(_hello_check(host, port, 2.0, tls), timeout, "HTTP 200 hello")
     return anchor
 
 
@@ -568,6 +643,7 @@ def _selfcheck() -> int:
         starters = [
             ("daphne4", lambda p: start_daphne4(p)),
             ("uvicorn", lambda p: start_uvicorn(p)),
+            ("hypercorn", lambda p: start_hypercorn(p)),
             (
                 "channels1",
                 lambda p: start_channels1(p, f"redis://{redis.host}:{redis.port}/0", flush=True),
@@ -604,7 +680,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser(
         "serve", help="start one anchor and keep it running until Ctrl-C/SIGTERM"
     )
-    serve.add_argument("anchor", choices=["daphne4", "uvicorn", "channels1", "channels4", "redis"])
+    serve.add_argument(
+        "anchor", choices=["daphne4", "uvicorn", "hypercorn", "channels1", "channels4", "redis"]
+    )
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     serve.add_argument("--workers", type=int, default=1, help="channels1: runworker processes")
@@ -612,6 +690,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--layer", default="core", choices=["core", "pubsub"], help="channels4 layer"
     )
     serve.add_argument("--flush", action="store_true", help="FLUSHDB the layer database first")
+    serve.add_argument(
+        "--certfile", type=Path, help="daphne4/hypercorn: serve TLS (with --keyfile)"
+    )
+    serve.add_argument("--keyfile", type=Path, help="PEM private key for --certfile")
     sub.add_parser(
         "selfcheck", help="start every anchor on free ports (own redis), check HTTP and WS"
     )
@@ -621,7 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _selfcheck()
 
     if args.anchor == "daphne4":
-        anchor = start_daphne4(args.port)
+        anchor = start_daphne4(args.port, certfile=args.certfile, keyfile=args.keyfile)
+    elif args.anchor == "hypercorn":
+        anchor = start_hypercorn(args.port, certfile=args.certfile, keyfile=args.keyfile)
     elif args.anchor == "uvicorn":
         anchor = start_uvicorn(args.port)
     elif args.anchor == "channels1":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the benchmark anchor virtualenvs under bench/.venvs/ (idempotent).
 #
-#   bench/.venvs/daphne4   Daphne 4 + uvicorn/httptools + Channels 4 + channels_redis 4
+#   bench/.venvs/daphne4   Daphne 4 (+ Twisted http2) + uvicorn/httptools + hypercorn + Channels 4
+#                          + channels_redis 4
 #   bench/.venvs/channels1 Channels 1.1.8 + Daphne 1.4.2 + asgi_redis 1.4.3 + Django 2.2.28
 #
 # Usage: bash bench/anchors/setup.sh [daphne4] [channels1]     (no argument: both)
@@ -62,8 +63,11 @@ is_current() {
 }
 
 D4_SMOKE='import daphne, uvicorn, httptools, websockets, channels, channels_redis, redis, django
+import h2, hypercorn
+from twisted.web.http import H2_ENABLED
 assert daphne.__version__.startswith("4."), daphne.__version__
-assert channels.__version__.startswith("4."), channels.__version__'
+assert channels.__version__.startswith("4."), channels.__version__
+assert H2_ENABLED, "Twisted without its http2 extra: Daphne would not offer h2"'
 
 C1_SMOKE='import channels, daphne, asgi_redis, asgiref, django, msgpack, redis, twisted, autobahn
 import msgpack._cmsgpack
