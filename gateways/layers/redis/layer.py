@@ -204,8 +204,10 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         self, names: list[str], timeout: float | None
     ) -> tuple[str, Message] | tuple[None, None]:
         found = await self._receive_entry(names, timeout)
-        if found is None:
-            return None, None
+        return (None, None) if found is None else self._delivered(found)
+
+    def _delivered(self, found: Found) -> tuple[str, Message]:
+        """The message as a consumer sees it: a durable one says which delivery it is."""
         entry, attempt, delivery_id = found
         message = self.deserialize(entry.data)
         if attempt:
@@ -221,16 +223,40 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     async def receive_many(
         self, channels: Iterable[str], limit: int, timeout: float | None = None
     ) -> list[tuple[str, Message]]:
-        """Plain channels on one shard: one ``BLMPOP`` takes up to ``limit`` ready
-        messages of a channel. Anything else takes one, as :meth:`receive` does."""
+        """Up to ``limit`` ready messages in one round trip: what this process buffered
+        already, else one ``BLMPOP`` (plain channels on one server), else one pop script
+        per server (per slot on a cluster) across every channel, durable ones held as
+        :meth:`receive` holds them. Nothing taken is kept back: the caller starts them all.
+        """
         if isinstance(channels, str):
             raise TypeError("receive_many() takes a list of channel names, not one str")
         names = [validate_channel_name(c, receive=True) for c in channels]
+        if limit <= 1 or not names or any("!" in c and not c.endswith("!") for c in names):
+            return await super().receive_many(names, limit, timeout)
+        if buffered := self._take_buffered_many(names, limit):
+            return buffered
         await self._ready()
         plan = self._plan(names)
-        if limit <= 1 or len(plan) != 1 or any("!" in c or self.durable[c] for c in names):
-            return await super().receive_many(names, limit, timeout)
-        shard, keys = plan[0][0], [self._list_key(c) for c in plan[0][1]]
+        if len(plan) == 1 and not any(self.durable[c] or c.endswith("!") for c in names):
+            return await self._blocking_many(plan[0][0], names, limit, timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            if found := await self._pop_many(plan, limit):
+                return found
+            remaining = MAX_BLOCK if deadline is None else deadline - loop.time()
+            if remaining < 0.01:
+                return []
+            one = await self._wait(plan, min(remaining, MAX_BLOCK))
+            if one is not None:
+                return [self._delivered(one)]
+
+    async def _blocking_many(
+        self, shard: Shard, names: list[str], limit: int, timeout: float | None
+    ) -> list[tuple[str, Message]]:
+        """Plain channels of one server: one ``BLMPOP`` returns at once with up to
+        ``limit`` entries of the first list that has any."""
+        keys = [self._list_key(c) for c in names]
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -243,6 +269,40 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             live = [] if popped is None else [r for r in popped[1] if not shard.expired(r)]
             if live:
                 return [self._decoded(entries.parse(raw)) for raw in live]
+
+    def _take_buffered_many(self, channels: list[str], limit: int) -> list[tuple[str, Message]]:
+        """Entries a process-specific receive took ahead (never durable): they come
+        before anything newer of their channel."""
+        taken: list[tuple[str, Message]] = []
+        while len(taken) < limit and (found := self._take_buffered(channels)) is not None:
+            taken.append(self._delivered(found))
+        return taken
+
+    async def _pop_many(
+        self, plan: list[tuple[Shard, list[str]]], limit: int
+    ) -> list[tuple[str, Message]]:
+        """One script per place takes what is ready there, until ``limit`` are taken."""
+        taken: list[tuple[str, Message]] = []
+        start = random.randrange(len(plan))
+        for i in range(len(plan)):
+            if len(taken) >= limit:
+                break
+            shard, channels = plan[(start + i) % len(plan)]
+            keys, modes = self._pop_keys(channels)
+            args: list[str | int] = [
+                modes,
+                limit - len(taken),
+                self.visibility_ms,
+                self.durable_ms,
+                random.randrange(len(channels)),
+            ]
+            reply = await shard.script("pop_many", keys, args)
+            shard.learn_clock(reply[0])
+            for k in range(1, len(reply), 4):
+                _, attempt, delivery_id, raw = reply[k : k + 4]
+                found = (entries.parse(raw), int(attempt), delivery_id.decode())
+                taken.append(self._delivered(found))
+        return taken
 
     def _decoded(self, entry: entries.Entry) -> tuple[str, Message]:
         return entry.channel, self.deserialize(entry.data)
@@ -296,11 +356,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         start = random.randrange(len(plan))
         for i in range(len(plan)):
             shard, channels = plan[(start + i) % len(plan)]
-            keys: list[str] = []
-            modes = ""
-            for channel in channels:
-                keys += [self._list_key(channel), *self.keys.held(channel)]
-                modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
+            keys, modes = self._pop_keys(channels)
             args: list[str | int] = [
                 modes,
                 self.batch,
@@ -317,6 +373,15 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                     self._buffers.setdefault(channels[index], deque()).extend(rest)
                 return entries.parse(first), int(attempt), delivery_id.decode()
         return None
+
+    def _pop_keys(self, channels: list[str]) -> tuple[list[str], str]:
+        """A pop script's keys (list, held zset, held hash per channel) and modes."""
+        keys: list[str] = []
+        modes = ""
+        for channel in channels:
+            keys += [self._list_key(channel), *self.keys.held(channel)]
+            modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
+        return keys, modes
 
     async def _wait(self, plan: list[tuple[Shard, list[str]]], seconds: float) -> Found | None:
         """Block until a message arrives; durable channels are polled instead."""

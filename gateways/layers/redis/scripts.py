@@ -146,18 +146,11 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 )
 
-#: KEYS: (list, held zset, held hash) per channel. ARGV: modes (one letter per channel:
-#: n = take one, b = take up to ARGV[2], d = durable), batch, visibility ms, held ttl ms,
-#: first index to look at (rotated by the caller for fairness).
-#: Returns {-1, server time in ms} when nothing is ready, else
-#: {index, attempt, delivery id, entry...} (attempt 0 and id '' unless durable).
-POP = (
-    _NOW
-    + """
-local n = #KEYS / 3
-local modes, batch = ARGV[1], tonumber(ARGV[2])
-local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-
+#: Durable channels: entries whose visibility timeout ran out go back to the head of
+#: their list (``reclaim``); a taken entry is held, invisible for ``visible`` ms, until
+#: acknowledged (``hold``: its attempt and delivery id; ``k``, the entry's place in its
+#: batch, orders the entries of one batch when they come back). Needs ``visible``, ``ttl``.
+_DURABLE = """
 local function delivery_id(entry)
   local a = string.find(entry, '\\0', 16, true)
   local b = string.find(entry, '\\0', a + 1, true)
@@ -183,6 +176,31 @@ local function reclaim(list, held, msgs)
   end
 end
 
+local function hold(entry, held, msgs, k)
+  local id = delivery_id(entry)
+  redis.call('ZADD', held, now + visible + math.min(k, 1023) / 1024, id)
+  redis.call('HSET', msgs, id, entry)
+  local attempt = redis.call('HINCRBY', msgs, 'n:' .. id, 1)
+  redis.call('PEXPIRE', held, ttl)
+  redis.call('PEXPIRE', msgs, ttl)
+  return attempt, id
+end
+"""
+
+#: KEYS: (list, held zset, held hash) per channel. ARGV: modes (one letter per channel:
+#: n = take one, b = take up to ARGV[2], d = durable), batch, visibility ms, held ttl ms,
+#: first index to look at (rotated by the caller for fairness).
+#: Returns {-1, server time in ms} when nothing is ready, else
+#: {index, attempt, delivery id, entry...} (attempt 0 and id '' unless durable).
+POP = (
+    _NOW
+    + """
+local n = #KEYS / 3
+local modes, batch = ARGV[1], tonumber(ARGV[2])
+local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+"""
+    + _DURABLE
+    + """
 for j = 0, n - 1 do
   local i = (start + j) % n
   local list, held, msgs = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
@@ -197,19 +215,64 @@ for j = 0, n - 1 do
     if expires(entry) > now then out[#out + 1] = entry end
   end
   if #out > 3 then
-    if mode == 'd' then
-      local id = delivery_id(out[4])
-      redis.call('ZADD', held, now + visible, id)
-      redis.call('HSET', msgs, id, out[4])
-      out[2] = redis.call('HINCRBY', msgs, 'n:' .. id, 1)
-      out[3] = id
-      redis.call('PEXPIRE', held, ttl)
-      redis.call('PEXPIRE', msgs, ttl)
-    end
+    if mode == 'd' then out[2], out[3] = hold(out[4], held, msgs, 0) end
     return out
   end
 end
 return {-1, now}
+"""
+)
+
+#: A worker's batch: up to ARGV[2] ready entries across the channels, taken one per
+#: channel in turn (each channel's own order kept), every durable one held as POP holds
+#: it. Nothing beyond ARGV[2] is taken, so nothing waits in the receiving process.
+#: KEYS and modes as POP's (b is taken like n). ARGV: modes, most to take, visibility
+#: ms, held ttl ms, first index to look at.
+#: {server time in ms, then per entry: index, attempt, delivery id, entry}.
+POP_MANY = (
+    _NOW
+    + """
+local n = #KEYS / 3
+local modes, want = ARGV[1], tonumber(ARGV[2])
+local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+"""
+    + _DURABLE
+    + """
+local out, open = {now}, {}
+for j = 0, n - 1 do
+  local i = (start + j) % n
+  if string.sub(modes, i + 1, i + 1) == 'd' then
+    reclaim(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3])
+  end
+  open[#open + 1] = i
+end
+
+local function next_live(list)
+  while true do
+    local entry = redis.call('LPOP', list)
+    if not entry or expires(entry) > now then return entry end
+  end
+end
+
+local taken = 0
+while taken < want and #open > 0 do
+  local still = {}
+  for _, i in ipairs(open) do
+    if taken >= want then break end
+    local entry = next_live(KEYS[3 * i + 1])
+    if entry then
+      local attempt, id = 0, ''
+      if string.sub(modes, i + 1, i + 1) == 'd' then
+        attempt, id = hold(entry, KEYS[3 * i + 2], KEYS[3 * i + 3], taken)
+      end
+      for _, v in ipairs({i, attempt, id, entry}) do out[#out + 1] = v end
+      taken = taken + 1
+      still[#still + 1] = i
+    end
+  end
+  open = still
+end
+return out
 """
 )
 

@@ -57,6 +57,7 @@ SCRIPTS = (
     "group_send",
     "group_add",
     "pop",
+    "pop_many",
     "requeue",
     "ack",
     "order_begin",
