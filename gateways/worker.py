@@ -312,10 +312,14 @@ class Worker:
 
     async def _run(self, channel: str, content: dict[str, Any]) -> None:
         message = Message(channel, content, self.layer)
-        if self._too_late(message):
-            if self.layer.durable[channel]:
-                await self.layer.ack(channel, content)
-            return
+        if not self._too_late(message):
+            await self._handle_one(channel, message)
+        # Not reached when cancelled: an unfinished durable message is delivered again.
+        if self.layer.durable[channel]:
+            await self._ack(channel, content)
+
+    async def _handle_one(self, channel: str, message: Message) -> None:
+        content = message.content
         started = perf_counter()
         try:
             found = self.routing.match(channel, content)
@@ -332,19 +336,19 @@ class Worker:
                 metrics.consumed(channel, perf_counter() - started, ok=False)
             log.exception("consumer failed on %s (%r)", channel, message)
             await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
-        # Not reached when cancelled: an unfinished durable message is delivered again.
-        if self.layer.durable[channel]:
-            try:
-                await self.layer.ack(channel, content)
-            except (ConnectionError, OSError) as exc:  # the layer is failing over, say
-                self._late.warning(
-                    f"ack {channel}",
-                    "%s: a message on %s was handled but not acknowledged (%s): it will "
-                    "be delivered again",
-                    self.name,
-                    channel,
-                    exc,
-                )
+
+    async def _ack(self, channel: str, content: dict[str, Any]) -> None:
+        try:
+            await self.layer.ack(channel, content)
+        except (ConnectionError, OSError) as exc:  # the layer is failing over, say
+            self._late.warning(
+                f"ack {channel}",
+                "%s: a message on %s was handled but not acknowledged (%s): it will "
+                "be delivered again",
+                self.name,
+                channel,
+                exc,
+            )
 
     def _too_late(self, message: Message) -> bool:
         """Whether the sender gave up on ``message`` already (it answered its client
