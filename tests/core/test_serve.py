@@ -84,7 +84,11 @@ def test_host_hooks_and_plugin_added_hooks_run(gateways_process):
     client = LineClient(process.address("line"))
     assert client.read() == "hello 127.0.0.1"
     assert "lineproto sees the host started with 2 worker(s)" in process.output
-    assert process.output.count("ready, receiving on line.receive") == 2
+    ready = "ready, receiving on line.receive"
+    process.wait_for(ready)
+    first = next(n for n, line in enumerate(process.lines) if ready in line)
+    process.wait_for(ready, start=first + 1)  # the second worker (it may log a moment later)
+    assert process.output.count(ready) == 2
     client.close()
 
 
