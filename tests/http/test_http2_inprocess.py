@@ -7,7 +7,6 @@ test's choice, so a preface split anywhere is checked exactly.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,10 +24,8 @@ from h2.events import (
     StreamReset,
 )
 
-from gateways.layers import get_layer
-from gateways.plugin import Settings
+from tests.fixtures.http import Unplugged, unplugged
 from tests.http.test_protocol_inprocess import (
-    Unplugged,
     Watched,
     connect,
     next_request,
@@ -39,15 +36,8 @@ from tests.http.test_protocol_inprocess import (
 
 @pytest.fixture
 async def interface() -> AsyncIterator[Unplugged]:
-    """The HTTP interface without a listening port, on a memory layer."""
-    layer = get_layer("memory://")
-    no_upgrades = SimpleNamespace(gateways_http_upgrade=lambda host, request: None)
-    host = SimpleNamespace(layer=layer, settings=Settings({}), hook=no_upgrades)
-    running = Unplugged(host)  # type: ignore[arg-type]
-    await running.start()
-    yield running
-    await running.drain(0)
-    await layer.close()
+    async with unplugged() as running:
+        yield running
 
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/a")]

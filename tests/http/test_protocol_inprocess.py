@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,29 +22,15 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from gateways.layers import get_layer
-from gateways.plugin import Settings
+from tests.fixtures.http import Unplugged, unplugged
 
 TEXT = [[b"content-type", b"text/plain"]]
 
 
-class Unplugged(HttpInterface):
-    """The HTTP interface with no listening port: the test connects transports itself."""
-
-    def endpoints(self) -> list[str]:
-        return []
-
-
 @pytest.fixture
 async def interface() -> AsyncIterator[Unplugged]:
-    layer = get_layer("memory://")
-    no_upgrades = SimpleNamespace(gateways_http_upgrade=lambda host, request: None)
-    host = SimpleNamespace(layer=layer, settings=Settings({}), hook=no_upgrades)
-    running = Unplugged(host)  # type: ignore[arg-type]
-    await running.start()
-    yield running
-    await running.drain(0)
-    await layer.close()
+    async with unplugged() as running:
+        yield running
 
 
 class Watched(StringTransport):

@@ -187,19 +187,25 @@ local function hold(entry, held, msgs, k)
 end
 """
 
+#: What POP and POP_MANY share: their arguments (``most``: how many entries a channel,
+#: or the whole call, may give), the server's time, and holding durable entries.
+_POP_ARGS = (
+    _NOW
+    + """
+local n = #KEYS / 3
+local modes, most = ARGV[1], tonumber(ARGV[2])
+local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+"""
+    + _DURABLE
+)
+
 #: KEYS: (list, held zset, held hash) per channel. ARGV: modes (one letter per channel:
 #: n = take one, b = take up to ARGV[2], d = durable), batch, visibility ms, held ttl ms,
 #: first index to look at (rotated by the caller for fairness).
 #: Returns {-1, server time in ms} when nothing is ready, else
 #: {index, attempt, delivery id, entry...} (attempt 0 and id '' unless durable).
 POP = (
-    _NOW
-    + """
-local n = #KEYS / 3
-local modes, batch = ARGV[1], tonumber(ARGV[2])
-local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-"""
-    + _DURABLE
+    _POP_ARGS
     + """
 for j = 0, n - 1 do
   local i = (start + j) % n
@@ -208,7 +214,7 @@ for j = 0, n - 1 do
   if mode == 'd' then reclaim(list, held, msgs) end
   local out = {i, 0, ''}
   local limit = 1
-  if mode == 'b' then limit = batch end
+  if mode == 'b' then limit = most end
   while #out < limit + 3 do
     local entry = redis.call('LPOP', list)
     if not entry then break end
@@ -230,13 +236,7 @@ return {-1, now}
 #: ms, held ttl ms, first index to look at.
 #: {server time in ms, then per entry: index, attempt, delivery id, entry}.
 POP_MANY = (
-    _NOW
-    + """
-local n = #KEYS / 3
-local modes, want = ARGV[1], tonumber(ARGV[2])
-local visible, ttl, start = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-"""
-    + _DURABLE
+    _POP_ARGS
     + """
 local out, open = {now}, {}
 for j = 0, n - 1 do
@@ -255,10 +255,10 @@ local function next_live(list)
 end
 
 local taken = 0
-while taken < want and #open > 0 do
+while taken < most and #open > 0 do
   local still = {}
   for _, i in ipairs(open) do
-    if taken >= want then break end
+    if taken >= most then break end
     local entry = next_live(KEYS[3 * i + 1])
     if entry then
       local attempt, id = 0, ''

@@ -247,11 +247,27 @@ class Exchange:
             return
         self.status = status
         self.state = RESPONDING
+        self._answer(status, text, extra or [])
+
+    def _answer(self, status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
+        """Write a stock response (HTTP/1.1 bytes here; HTTP/2 frames in a subclass)."""
         draining = self.conn.server.interface.draining
         self.close = not self.keep_alive or not self.received or draining
-        data = simple_response(status, text, extra or [], close=self.close, head=self.head)
+        data = simple_response(status, text, extra, close=self.close, head=self.head)
         self.sent = len(data)
         self.conn.finish(self, data)
+
+    def client_left(self, reason: str) -> None:
+        """The connection (or the stream) ended before the response did: the body
+        stream ends with ``reason``, and the application hears of it."""
+        self.deadline = 0.0
+        if self.pump is not None:
+            self.pump.abort(reason)
+        state = self.state
+        if state is not FINISHED:
+            self.state = FAILED
+        if state is DISPATCHED or state is RESPONDING:
+            self.conn.server.disconnected(self)
 
     def on_timeout(self) -> None:
         if self.state is DISPATCHED:

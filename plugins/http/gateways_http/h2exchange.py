@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from gateways_http.exchange import FAILED, FINISHED, RESPONDING, Exchange, _length
+from gateways_http.exchange import RESPONDING, Exchange, _length
 from gateways_http.response import (
     NO_BODY_STATUS,
     check_content,
@@ -100,17 +100,8 @@ class H2Exchange(Exchange):
             fields.append(_date())
         return fields, declared
 
-    def fail(self, status: int, text: str, extra: Fields | None = None) -> None:
-        """Answer with a stock response, unless a response has begun (then reset it)."""
-        state = self.state
-        if state is FINISHED or state is FAILED:
-            return
-        if state is RESPONDING:
-            self.conn.abort()
-            return
-        self.status = status
-        self.state = RESPONDING
-        fields, body = stock_response(status, text, extra or [], self.head)
+    def _answer(self, status: int, text: str, extra: Fields) -> None:
+        fields, body = stock_response(status, text, extra, self.head)
         self.sent = len(body)
         self.conn.start(fields)
         self.conn.finish(self, body)

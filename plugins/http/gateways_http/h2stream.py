@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from h2.errors import ErrorCodes
 
 from gateways_http.body import CLOSED
-from gateways_http.exchange import DISPATCHED, FAILED, FINISHED, RESPONDING
+from gateways_http.exchange import FINISHED
 
 if TYPE_CHECKING:
     from gateways_http.exchange import Exchange
@@ -119,14 +119,5 @@ class H2Stream:
         self.closed = True
         self.outbox.clear()
         self.head = None
-        exchange = self.exchange
-        if exchange is None:
-            return
-        exchange.deadline = 0.0
-        if exchange.pump is not None:
-            exchange.pump.abort(reason)
-        state = exchange.state
-        if state is not FINISHED:
-            exchange.state = FAILED
-        if state is DISPATCHED or state is RESPONDING:
-            self.server.disconnected(exchange)
+        if self.exchange is not None:
+            self.exchange.client_left(reason)

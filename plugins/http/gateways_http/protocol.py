@@ -117,14 +117,7 @@ class HttpProtocol(Protocol):
         server = self.server
         server.connections.discard(self)
         for exchange in self.queue:
-            exchange.deadline = 0.0
-            if exchange.pump is not None:
-                exchange.pump.abort(CLIENT_LEFT)
-            state = exchange.state
-            if state is not FINISHED:
-                exchange.state = FAILED
-            if state is DISPATCHED or state is RESPONDING:
-                server.disconnected(exchange)
+            exchange.client_left(CLIENT_LEFT)
         self.queue.clear()
         self.parsing = None
         self.upgrade = None
