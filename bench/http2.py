@@ -24,7 +24,6 @@ hypercorn; Daphne has no h2c).
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import re
 import shutil
@@ -35,19 +34,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from ipaddress import ip_address
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.anchors.launch import VENVS, free_port, start_daphne4, start_hypercorn  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
+from gateways.testing.tls import self_signed_certificate  # noqa: E402
 
 HOST = "127.0.0.1"
 SERVERS = ("gateways", "daphne4", "hypercorn")
@@ -75,31 +69,8 @@ class Run:
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed P-256 certificate for 127.0.0.1, valid one day: (cert, key) PEM paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address(HOST))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    """A self-signed certificate for 127.0.0.1, valid one day: (cert, key) PEM paths."""
+    return self_signed_certificate(directory)
 
 
 # --------------------------------------------------------------------------- servers

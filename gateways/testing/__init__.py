@@ -5,7 +5,7 @@
   :class:`EmailCommunicator`, :class:`IrcCommunicator` (and their base,
   :class:`ApplicationCommunicator`). Each records what the consumers sent.
 - :class:`GatewaysProcess` runs ``gateways`` (or another server) in a subprocess and
-  waits on its log lines; :func:`free_port`.
+  waits on its log lines; :func:`free_port`; :func:`self_signed_certificate` for TLS.
 - A pytest plugin (:mod:`gateways.testing.pytest_plugin`, loaded automatically) gives the
   fixtures ``gateways_layer``, ``gateways_layer_url`` and ``gateways_server``.
 - :mod:`gateways.testing.conformance` holds the layer contract suite for layer authors.
@@ -19,6 +19,7 @@ from gateways.testing.irc import IrcCommunicator
 from gateways.testing.mail import EmailCommunicator
 from gateways.testing.process import GatewaysProcess, free_port
 from gateways.testing.recording import Sent
+from gateways.testing.tls import self_signed_certificate
 from gateways.testing.websocket import WebsocketCommunicator
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "Sent",
     "WebsocketCommunicator",
     "free_port",
+    "self_signed_certificate",
 ]
