@@ -128,3 +128,47 @@ async def test_a_cancelled_receive_many_gives_everything_back_in_order(
         except asyncio.CancelledError:
             got = await layer.receive_many(["test.back"], 5, timeout=2)
         assert got == [("test.back", {"i": 0})], round_
+
+
+async def test_while_messages_flow_a_receive_takes_without_blocking(
+    redis_server, redis_layer_url, open_layer
+):
+    """After a receive found a message, the next one looks with a plain pop on the
+    shared connection (it travels with the sends), and blocks only when nothing is there."""
+    layer = open_layer(redis_layer_url)
+    for i in range(3):
+        await layer.send("test.flow", {"i": i})
+    assert await layer.receive(["test.flow"], timeout=1) == ("test.flow", {"i": 0})
+    reset_stats(redis_server)
+    assert await layer.receive(["test.flow"], timeout=1) == ("test.flow", {"i": 1})
+    assert await layer.receive_many(["test.flow"], 5, timeout=1) == [("test.flow", {"i": 2})]
+    assert (commands(redis_server, "lpop"), commands(redis_server, "blpop")) == (2, 0)
+    assert await layer.receive(["test.flow"], timeout=0.2) == (None, None)
+    assert commands(redis_server, "blpop") == 1  # nothing there: it waited
+
+
+async def test_a_receive_cancelled_while_messages_flow_loses_no_message(
+    redis_layer_url, open_layer
+):
+    layer = open_layer(redis_layer_url)
+    for i in range(60):
+        await layer.send("test.flow", {"i": i})
+    got = [(await layer.receive(["test.flow"], timeout=1))[1]["i"]]  # messages flow now
+    for turn in range(40):
+        many = turn % 2 == 0
+        waiting = asyncio.ensure_future(
+            layer.receive_many(["test.flow"], 2, timeout=1)
+            if many
+            else layer.receive(["test.flow"], timeout=1)
+        )
+        for _ in range(turn % 5):  # cancel at another point of the round trip each time
+            await asyncio.sleep(0)
+        waiting.cancel()
+        try:
+            found = await waiting
+        except asyncio.CancelledError:
+            continue
+        got += [m["i"] for _, m in found] if many else [found[1]["i"]]
+    while (found := await layer.receive(["test.flow"], timeout=1))[0] is not None:
+        got.append(found[1]["i"])
+    assert sorted(got) == list(range(60))  # none lost, none twice

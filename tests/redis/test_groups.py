@@ -126,3 +126,46 @@ async def test_a_member_joining_after_the_marker_still_keeps_its_message(
     await layer.group_send("joiners", {"n": 2})  # lives until 1 s from now
     await asyncio.sleep(0.7)  # past the old list TTL, within the message's life
     assert await layer.receive(["late.b"], timeout=1) == ("late.b", {"n": 2})
+
+
+async def test_a_big_groups_repeated_sends_leave_list_ttls_alone_too(
+    redis_server, redis_layer_url, open_layer, monkeypatch
+):
+    monkeypatch.setattr(redis_groups, "GROUP_CHUNK", 7)
+    layer = open_layer(redis_layer_url)
+    for i in range(30):
+        await layer.group_add("crowd", f"crowd.{i}")
+    await layer.group_send("crowd", {"n": 1})  # tops up every list, in five calls
+    reset_stats(redis_server)
+    await layer.group_send("crowd", {"n": 2})
+    assert commands(redis_server, "pexpire") == 0
+    for i in range(30):
+        assert (await layer.receive([f"crowd.{i}"], timeout=1))[1] == {"n": 1}
+
+
+async def test_a_member_added_between_a_big_sends_calls_voids_the_marker(
+    redis_server, redis_layer_url, open_layer, monkeypatch
+):
+    """The new member's list was touched by no call: a later send must not skip it."""
+    monkeypatch.setattr(redis_groups, "GROUP_CHUNK", 7)
+    layer = open_layer(redis_layer_url, expiry=5)
+    for i in range(20):
+        await layer.group_add("crowd", f"crowd.{i}")
+    shard = layer.topology.shards[0]
+    calls = 0
+    script = shard.script
+
+    async def joining_after_the_first_call(name, *args):
+        nonlocal calls
+        calls += name == "group_send"
+        if name == "group_send" and calls == 2:
+            await layer.send("late.joiner", {"n": 0})  # its list now has a TTL of its own
+            await layer.group_add("crowd", "late.joiner")
+        return await script(name, *args)
+
+    monkeypatch.setattr(shard, "script", joining_after_the_first_call)
+    await layer.group_send("crowd", {"n": 1})
+    monkeypatch.setattr(shard, "script", script)
+    reset_stats(redis_server)
+    await layer.group_send("crowd", {"n": 2})
+    assert commands(redis_server, "pexpire") == 21  # no marker: every list topped up

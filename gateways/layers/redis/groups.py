@@ -81,6 +81,8 @@ class RedisGroups:
     async def _group_send_on(shard: Shard, keys: list[str], args: list[Any]) -> None:
         """One call in the common case; members beyond GROUP_CHUNK come back and go out
         in further calls (the same snapshot of the group, never a member twice)."""
-        rest = await shard.script("group_send", keys, args)
+        started, *rest = await shard.script("group_send", keys, args)
         for i in range(0, len(rest), GROUP_CHUNK):
-            await shard.script("group_send", keys, [*args, *rest[i : i + GROUP_CHUNK]])
+            last = int(i + GROUP_CHUNK >= len(rest))
+            chunk = rest[i : i + GROUP_CHUNK]
+            await shard.script("group_send", keys, [*args, started, last, *chunk])

@@ -28,7 +28,7 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -41,8 +41,9 @@ from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.groups import RedisGroups
 from gateways.layers.redis.keys import KeySpace
 from gateways.layers.redis.orders import RedisOrders
-from gateways.layers.redis.resp import Arg
+from gateways.layers.redis.resp import Arg, bulk
 from gateways.layers.redis.ring import HashRing
+from gateways.layers.redis.routes import CACHED, Place, Plan, Route, make_plan
 from gateways.layers.redis.settings import Address, ClusterAddress, SentinelAddress, ShardAddress
 from gateways.layers.redis.shard import Shard
 from gateways.layers.redis.topology import RingTopology, Topology
@@ -119,6 +120,8 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             options.get("channel_capacity"),
         )
         self._buffers: dict[str, deque[bytes]] = {}
+        self._routes: dict[str, Route] = {}
+        self._plans: dict[tuple[str, ...], Plan] = {}
 
     def __repr__(self) -> str:
         return f"<RedisChannelLayer {', '.join(s.name for s in self.topology.opened())}>"
@@ -180,22 +183,49 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
 
     # -- send ----------------------------------------------------------------------------
 
+    def declare_durable(self, globs: Iterable[str]) -> None:
+        super().declare_durable(globs)
+        self._routes.clear()  # they know which queues are durable
+        self._plans.clear()
+
+    def _route(self, queue: str) -> Route:
+        """How to send to ``queue`` (kept: its settings do not change)."""
+        route = self._routes.get(queue)
+        if route is None:
+            # (an inbox ``p!`` takes the capacity of its ``p!suffix`` channels)
+            capacity = self.capacity_of(queue + "_" if queue.endswith("!") else queue)
+            route = Route.make(
+                self._list_key(queue), capacity, self._ttl_ms(queue), self.durable[queue]
+            )
+            if len(self._routes) < CACHED:
+                self._routes[queue] = route
+        return route
+
     async def _send(self, channel: str, data: bytes) -> None:
         # A process's inbox is one list, durable or not as a whole (as its receiver reads
         # it); looking it up by the inbox also keeps per-reply names out of the caches.
-        queue = real_channel(channel)
-        key = self._list_key(queue)
-        delivery_id = secrets.token_hex(8) if self.durable[queue] else ""
-        capacity = self.capacity_of(channel)
-        await self._ready()
-        shard = self._shard_of(key)
-        args: list[Arg] = [entries.tail(channel, data, delivery_id), capacity, self._ttl_ms(queue)]
-        if delivery_id and self._replicated:
-            queued = await shard.replicated_script("send", [key], args, self.durable_replicas)
+        route = self._route(real_channel(channel))
+        if self.topology.stale:
+            await self.topology.refresh()
+        shard = self.topology.shard_of(route.key)
+        if route.durable:
+            args: list[Arg] = [
+                route.capacity,
+                route.ttl_ms,
+                entries.tail(channel, data, secrets.token_hex(8)),
+            ]
+            if self._replicated:
+                queued = await shard.replicated_script(
+                    "send", [route.key], args, self.durable_replicas
+                )
+            else:
+                queued = await shard.script("send", [route.key], args)
         else:
-            queued = await shard.script("send", [key], args)
+            tail = entries.tail(channel, data)
+            args = [route.capacity, route.ttl_ms, tail]
+            queued = await shard.script("send", [route.key], args, route.send + bulk(tail))
         if not queued:
-            raise ChannelFull(f"channel {channel!r} is full ({capacity} messages)")
+            raise ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")
         shard.learn_clock(queued)
 
     # -- receive -------------------------------------------------------------------------
@@ -233,12 +263,12 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         names = [validate_channel_name(c, receive=True) for c in channels]
         if limit <= 1 or not names or any("!" in c and not c.endswith("!") for c in names):
             return await super().receive_many(names, limit, timeout)
-        if buffered := self._take_buffered_many(names, limit):
+        if self._buffers and (buffered := self._take_buffered_many(names, limit)):
             return buffered
         await self._ready()
-        plan = self._plan(names)
-        if len(plan) == 1 and not any(self.durable[c] or c.endswith("!") for c in names):
-            return await self._blocking_many(plan[0][0], names, limit, timeout)
+        plan = self._plan_of(names)
+        if plan.direct:
+            return await self._blocking_many(plan, limit, timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -252,22 +282,42 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 return [self._delivered(one)]
 
     async def _blocking_many(
-        self, shard: Shard, names: list[str], limit: int, timeout: float | None
+        self, plan: Plan, limit: int, timeout: float | None
     ) -> list[tuple[str, Message]]:
-        """Plain channels of one server: one ``BLMPOP`` returns at once with up to
+        """Plain channels of one server: while messages flow, one ``LMPOP`` on the
+        command connection; else one ``BLMPOP``, which returns at once with up to
         ``limit`` entries of the first list that has any."""
-        keys = [self._list_key(c) for c in names]
+        place = plan.places[0]
+        if plan.flowing:
+            if found := await self._take_many(place, limit):
+                return found
+            plan.flowing = False
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             remaining = MAX_BLOCK if deadline is None else deadline - loop.time()
             if remaining < 0.01:  # a blocking pop cannot wait less: look once
-                return await super().receive_many(names, 1, 0)
+                return await super().receive_many(place.channels, 1, 0)
+            shard = self._shard_of(place.key)
             popped = await shard.blocking_pop_many(
-                random.sample(keys, len(keys)), min(remaining, MAX_BLOCK), limit
+                _shuffled(place.waits), min(remaining, MAX_BLOCK), limit
             )
             live = [] if popped is None else [r for r in popped[1] if not shard.expired(r)]
             if live:
+                plan.flowing = True
+                return [self._decoded(entries.parse(raw)) for raw in live]
+
+    async def _take_many(self, place: Place, limit: int) -> list[tuple[str, Message]]:
+        """Up to ``limit`` entries of plain channels, without blocking (expired ones
+        skipped); ``LMPOP`` where the server has it, else the pop script."""
+        shard = self._shard_of(place.key)
+        if len(place.waits) > 1 and not shard.lmpop:
+            return await self._pop_many(Plan([place], True, False), limit)
+        while True:
+            taken = await shard.take_many(_shuffled(place.waits), limit)
+            if not taken:
+                return []
+            if live := [raw for raw in taken if not shard.expired(raw)]:
                 return [self._decoded(entries.parse(raw)) for raw in live]
 
     def _take_buffered_many(self, channels: list[str], limit: int) -> list[tuple[str, Message]]:
@@ -278,25 +328,24 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             taken.append(self._delivered(found))
         return taken
 
-    async def _pop_many(
-        self, plan: list[tuple[Shard, list[str]]], limit: int
-    ) -> list[tuple[str, Message]]:
+    async def _pop_many(self, plan: Plan, limit: int) -> list[tuple[str, Message]]:
         """One script per place takes what is ready there, until ``limit`` are taken."""
         taken: list[tuple[str, Message]] = []
-        start = random.randrange(len(plan))
-        for i in range(len(plan)):
+        places = plan.places
+        start = random.randrange(len(places))
+        for i in range(len(places)):
             if len(taken) >= limit:
                 break
-            shard, channels = plan[(start + i) % len(plan)]
-            keys, modes = self._pop_keys(channels)
+            place = places[(start + i) % len(places)]
             args: list[str | int] = [
-                modes,
+                place.modes,
                 limit - len(taken),
                 self.visibility_ms,
                 self.durable_ms,
-                random.randrange(len(channels)),
+                random.randrange(len(place.channels)),
             ]
-            reply = await shard.script("pop_many", keys, args)
+            shard = self._shard_of(place.key)
+            reply = await shard.script("pop_many", place.pop_keys, args)
             shard.learn_clock(reply[0])
             for k in range(1, len(reply), 4):
                 _, attempt, delivery_id, raw = reply[k : k + 4]
@@ -308,15 +357,22 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         return entry.channel, self.deserialize(entry.data)
 
     async def _receive_entry(self, channels: list[str], timeout: float | None) -> Found | None:
-        buffered = self._take_buffered(channels)
-        if buffered is not None:
+        if self._buffers and (buffered := self._take_buffered(channels)) is not None:
             return buffered
-        await self._ready()
-        plan = self._plan(channels)
+        if self.topology.stale:
+            await self.topology.refresh()
+        plan = self._plan_of(channels)
         # Plain channels on one shard: a blocking pop returns at once when a message is
-        # ready, so it goes first. Batches, durable channels and several shards need the
-        # pop script first.
-        direct = len(plan) == 1 and not any(self.durable[c] or c.endswith("!") for c in plan[0][1])
+        # ready, so it goes first, unless messages are flowing (then a pop on the shared
+        # connection rides along with the sends). Batches, durable channels and several
+        # shards need the pop script first.
+        direct = plan.direct
+        if direct and plan.flowing:
+            if (found := await self._take_ready(plan)) is not None:
+                return found
+            plan.flowing = False
+            if timeout is not None and timeout < 0.01:
+                return None
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -327,19 +383,29 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 return await self._pop_ready(plan) if direct else None
             found = await self._wait(plan, min(remaining, MAX_BLOCK))
             if found is not None:
+                plan.flowing = True
                 return found
 
+    def _plan_of(self, channels: list[str]) -> Plan:
+        """How to receive on ``channels`` (kept: see routes.py)."""
+        names = tuple(channels)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = make_plan(
+                channels,
+                self.topology.place_of,
+                self._list_key,
+                self.keys.held,
+                self.durable.__getitem__,
+                [self.batch, self.visibility_ms, self.durable_ms],
+            )
+            if len(self._plans) < CACHED:
+                self._plans[names] = plan
+        return plan
+
     def _plan(self, channels: list[str]) -> list[tuple[Shard, list[str]]]:
-        """The requested channels grouped by place (a shard; a cluster's slot): one
-        script, or one blocking pop, per place."""
-        by_place: dict[Hashable, tuple[Shard, list[str]]] = {}
-        for channel in dict.fromkeys(channels):
-            key = self._list_key(channel)
-            place = self.topology.place_of(key)
-            if place not in by_place:
-                by_place[place] = (self._shard_of(key), [])
-            by_place[place][1].append(channel)
-        return list(by_place.values())
+        """The requested channels grouped by place (a shard; a cluster's slot)."""
+        return [(self._shard_of(p.key), p.channels) for p in self._plan_of(channels).places]
 
     def _take_buffered(self, channels: list[str]) -> Found | None:
         for channel in channels:
@@ -351,46 +417,49 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 return entries.parse(raw), 0, ""
         return None
 
-    async def _pop_ready(self, plan: list[tuple[Shard, list[str]]]) -> Found | None:
+    async def _take_ready(self, plan: Plan) -> Found | None:
+        """Plain channels of one place, without blocking: ``LPOP`` (``LMPOP``: no script
+        to run on the server), an expired entry skipped as a blocking pop skips it."""
+        place = plan.places[0]
+        shard = self._shard_of(place.key)
+        takes = place.takes
+        if len(takes) > 1 and not shard.lmpop:
+            return await self._pop_ready(plan)
+        while True:
+            command, packed = takes[random.randrange(len(takes))] if len(takes) > 1 else takes[0]
+            raw = await shard.take(command, packed)
+            if raw is None:
+                return None
+            if not shard.expired(raw):
+                return entries.parse(raw), 0, ""
+
+    async def _pop_ready(self, plan: Plan) -> Found | None:
         """One script per shard takes what is ready, without blocking."""
-        start = random.randrange(len(plan))
-        for i in range(len(plan)):
-            shard, channels = plan[(start + i) % len(plan)]
-            keys, modes = self._pop_keys(channels)
-            args: list[str | int] = [
-                modes,
-                self.batch,
-                self.visibility_ms,
-                self.durable_ms,
-                random.randrange(len(channels)),
-            ]
-            reply = await shard.script("pop", keys, args)
+        places = plan.places
+        start = random.randrange(len(places)) if len(places) > 1 else 0
+        for i in range(len(places)):
+            place = places[(start + i) % len(places)]
+            first = random.randrange(len(place.channels)) if len(place.channels) > 1 else 0
+            args: list[Arg] = [place.modes, self.batch, self.visibility_ms, self.durable_ms, first]
+            shard = self._shard_of(place.key)
+            reply = await shard.script("pop", place.pop_keys, args, place.pop + bulk(first))
             if reply[0] < 0:
                 shard.learn_clock(reply[1])
             else:
-                index, attempt, delivery_id, first, *rest = reply
+                index, attempt, delivery_id, raw, *rest = reply
                 if rest:
-                    self._buffers.setdefault(channels[index], deque()).extend(rest)
-                return entries.parse(first), int(attempt), delivery_id.decode()
+                    self._buffers.setdefault(place.channels[index], deque()).extend(rest)
+                return entries.parse(raw), int(attempt), delivery_id.decode()
         return None
 
-    def _pop_keys(self, channels: list[str]) -> tuple[list[str], str]:
-        """A pop script's keys (list, held zset, held hash per channel) and modes."""
-        keys: list[str] = []
-        modes = ""
-        for channel in channels:
-            keys += [self._list_key(channel), *self.keys.held(channel)]
-            modes += "d" if self.durable[channel] else "b" if channel.endswith("!") else "n"
-        return keys, modes
-
-    async def _wait(self, plan: list[tuple[Shard, list[str]]], seconds: float) -> Found | None:
+    async def _wait(self, plan: Plan, seconds: float) -> Found | None:
         """Block until a message arrives; durable channels are polled instead."""
         waits = [
-            (shard, random.sample(keys, len(keys)))  # no channel starves the others
-            for shard, channels in plan
-            if (keys := [self._list_key(c) for c in channels if not self.durable[c]])
+            (self._shard_of(place.key), _shuffled(place.waits))  # no channel starves the others
+            for place in plan.places
+            if place.waits
         ]
-        if any(self.durable[c] for _, channels in plan for c in channels):
+        if plan.durable:
             seconds = min(seconds, self.durable_poll)
         if not waits:
             await asyncio.sleep(seconds)  # only durable channels: poll them
@@ -497,6 +566,8 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
 
     async def _flush(self) -> None:
         self._buffers.clear()
+        for plan in self._plans.values():
+            plan.flowing = False
         await self._ready()
         tagged = self.keys.tagged
         await asyncio.gather(*(s.delete_prefix(self.prefix, tagged) for s in self.shards))
@@ -522,6 +593,11 @@ def _topology(address: Address, **shard: Any) -> Topology:
     if not address:
         raise ValueError("a redis layer needs at least one server")
     return RingTopology(address, None, **shard)
+
+
+def _shuffled(keys: list[str]) -> list[str]:
+    """``keys`` in a random order (a blocking pop takes the first list that has any)."""
+    return keys if len(keys) == 1 else random.sample(keys, len(keys))
 
 
 def _multi_fernet(keys: Iterable[str]) -> Any:

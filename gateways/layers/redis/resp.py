@@ -20,7 +20,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.exceptions import AuthenticationError, ResponseError
@@ -31,18 +31,22 @@ from gateways.layers.redis._compat import UrlSettings, read_url, reply_error, tl
 
 Arg = bytes | str | int
 Orphan = Callable[[Any], None]
+_NEVER = float("inf")
 
 
 def pack(*args: Arg) -> bytes:
     """One command in RESP (what redis-py's pack_command does, minus its generality)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode()
-        elif isinstance(arg, int):
-            arg = b"%d" % arg
-        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(parts)
+    return b"*%d\r\n%s" % (len(args), b"".join(map(bulk, args)))
+
+
+def bulk(arg: Arg) -> bytes:
+    """One argument in RESP. A hot path packs the arguments that do not change once
+    (a channel's key, its capacity) and joins them with the ones that do."""
+    if isinstance(arg, str):
+        arg = arg.encode()
+    elif isinstance(arg, int):
+        arg = b"%d" % arg
+    return b"$%d\r\n%s\r\n" % (len(arg), arg)
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,9 @@ class RespConnection(asyncio.Protocol):
     def __init__(self, name: str, timeout: float | None, coalesce: bool = False) -> None:
         self.name = name
         self.timeout = timeout  # default seconds a reply may take; None: no limit
-        # While replies are outstanding, further commands of the same turn of the loop
-        # go out in one write (one system call for a burst of sends, e.g. a worker's
-        # replies or an interface's requests); an idle connection writes at once.
+        # Commands of the same turn of the loop go out in one write, at the start of the
+        # next turn: one system call (and one reply read) for a burst, e.g. a producer's
+        # send beside a consumer's pop, a worker's replies, an interface's requests.
         self._coalesce = coalesce
         self._out: list[bytes] = []
         self.client_id: int | None = None
@@ -78,8 +82,8 @@ class RespConnection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # (uvloop's transports are not asyncio.Transport subclasses, but write alike)
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -127,21 +131,22 @@ class RespConnection(asyncio.Protocol):
         """Send one packed command; the future gets its reply (or error)."""
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
-        future = self._loop.create_future()
+        loop = self._loop
+        future = loop.create_future()
         limit = self.timeout if timeout is None else timeout
-        deadline = float("inf") if limit is None else self._loop.time() + limit
+        deadline = _NEVER if limit is None else loop.time() + limit
         if self._out:
             self._out.append(packed)
-        elif not self._coalesce or not self._pending:
-            self._transport.write(packed)  # an idle connection: no burst to wait for
-        else:
+        elif self._coalesce:
             self._out.append(packed)
-            self._loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
+        else:
+            self._transport.write(packed)
         self._pending.append((future, deadline, orphan))
-        if deadline != float("inf") and (self._timer is None or deadline < self._timer.when()):
+        if deadline != _NEVER and (self._timer is None or deadline < self._timer.when()):
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._check)
+            self._timer = loop.call_at(deadline, self._check)
         return future
 
     async def drained(self) -> None:
@@ -176,7 +181,7 @@ class RespConnection(asyncio.Protocol):
         deadline = min(deadline for _, deadline, _ in self._pending)
         if deadline <= self._loop.time():
             self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
-        elif deadline != float("inf"):
+        elif deadline != _NEVER:
             self._timer = self._loop.call_at(deadline, self._check)
 
     def _fail(self, error: Exception) -> None:

@@ -36,7 +36,8 @@ local function room(list, capacity)
 end
 """
 
-#: KEYS[1] list. ARGV: entry tail (channel \0 id \0 data), capacity, ttl ms.
+#: KEYS[1] list. ARGV: capacity, ttl ms, entry tail (channel \0 id \0 data): the entry
+#: last, so a sender keeps the rest of the command packed (layer.py).
 #: Returns the server time in ms when queued (the sender learns the server's clock from
 #: it), 0 when the channel is full.
 SEND = (
@@ -44,9 +45,9 @@ SEND = (
     + _ROOM
     + """
 local list = KEYS[1]
-if not room(list, tonumber(ARGV[2])) then return 0 end
-redis.call('RPUSH', list, string.format('%015d', now + tonumber(ARGV[3])) .. ARGV[1])
-redis.call('PEXPIRE', list, 2 * tonumber(ARGV[3]))
+if not room(list, tonumber(ARGV[1])) then return 0 end
+redis.call('RPUSH', list, string.format('%015d', now + tonumber(ARGV[2])) .. ARGV[3])
+redis.call('PEXPIRE', list, 2 * tonumber(ARGV[2]))
 return now
 """
 )
@@ -55,13 +56,17 @@ return now
 #: slot of a cluster) and its marker. ARGV: data, ttl ms, list key prefix and suffix
 #: (a member's list is prefix .. queue .. suffix), members per call, capacity, inbox
 #: capacity, number of rules, that many (Lua pattern, capacity) pairs (see
-#: capacities.py), then explicit members (a further call: the zset is not read).
-#: Pushes to the first ``members per call`` members and returns the rest (read from the
-#: zset: the caller sends those in further calls, so one call holds Redis briefly).
-#: A full member is skipped. While the marker promises every member's list outlives
-#: this message, no list's TTL is touched (except a list this push created); otherwise
-#: every list gets twice the expiry and, if the call saw the whole group, the marker is
-#: renewed: one PEXPIRE per member per expiry period instead of one per send.
+#: capacities.py); a further call adds the first call's time, 1 if it is the last call,
+#: and its explicit members (the zset is not read).
+#: Pushes to the first ``members per call`` members and returns the time, then the rest
+#: (read from the zset: the caller sends those in further calls, so one call holds Redis
+#: briefly). A full member is skipped. While the marker promises every member's list
+#: outlives this message, no list's TTL is touched (except a list this push created);
+#: otherwise every list gets twice the expiry and the marker is renewed once the whole
+#: group is done: one PEXPIRE per member per expiry period instead of one per send. A big
+#: group's first call leaves the marker *pending* (minus its time, trusted by no one); the
+#: last call renews it only if it is still pending, so a member added in between (whose
+#: list no call touched) voids the renewal as it voids the marker.
 GROUP_SEND = (
     _NOW
     + """
@@ -71,14 +76,18 @@ local rules, members = {}, {}
 local first = 9 + 2 * tonumber(ARGV[8])
 for i = 9, first - 1, 2 do rules[#rules + 1] = {ARGV[i], tonumber(ARGV[i + 1])} end
 local explicit = #ARGV >= first
-local topped = false  -- every member's list here lives past this message already
+local started, last = now, true  -- the first call's time; whether this call ends the send
 if explicit then
-  for i = first, #ARGV do members[#members + 1] = ARGV[i] end
+  started, last = tonumber(ARGV[first]), ARGV[first + 1] == '1'
+  for i = first + 2, #ARGV do members[#members + 1] = ARGV[i] end
 else
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   members = redis.call('ZRANGE', KEYS[1], 0, -1)
-  topped = tonumber(redis.call('GET', KEYS[2]) or 0) >= now + ttl
+  last = #members <= chunk
 end
+-- every member's list here lives past this message already
+local marker = tonumber(redis.call('GET', KEYS[2]) or 0)
+local topped = marker >= now + ttl
 
 local call, find, sub = redis.call, string.find, string.sub
 local smallest = math.min(capacity, inbox)
@@ -116,10 +125,14 @@ for k = 1, math.min(#members, chunk) do
     fresh[list] = true
   end
 end
-if not explicit and not topped and #members <= chunk then
-  redis.call('SET', KEYS[2], now + 2 * ttl, 'PX', 2 * ttl)
+if not topped then
+  if not last then
+    if not explicit then redis.call('SET', KEYS[2], -started, 'PX', 2 * ttl) end
+  elseif not explicit or marker == -started then
+    redis.call('SET', KEYS[2], started + 2 * ttl, 'PX', started + 2 * ttl - now)
+  end
 end
-local rest = {}
+local rest = {now}
 for k = chunk + 1, #members do rest[#rest + 1] = members[k] end
 return rest
 """

@@ -40,7 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateways.layers.errors import LayerUnavailable
 from gateways.layers.redis import scripts
 from gateways.layers.redis.entries import HEAD
-from gateways.layers.redis.resp import Arg, Endpoint, RespConnection, connect, pack
+from gateways.layers.redis.resp import Arg, Endpoint, Orphan, RespConnection, bulk, connect, pack
 from gateways.layers.redis.settings import ShardAddress
 
 log = logging.getLogger("gateways.layers.redis")
@@ -72,6 +72,27 @@ SCRIPTS = (
 )
 
 Popped = tuple[str, bytes]  # (list key, raw entry)
+
+
+def _script_code() -> dict[str, tuple[bytes, bytes]]:
+    code = {}
+    for name in SCRIPTS:
+        source = getattr(scripts, name.upper()).encode()
+        code[name] = (hashlib.sha1(source).hexdigest().encode(), source)
+    return code
+
+
+#: Each script's SHA1 (for EVALSHA) and source.
+_SCRIPT_CODE = _script_code()
+
+
+def script_prefix(name: str, arity: int, keys: Sequence[Arg]) -> bytes:
+    """The start of an ``EVALSHA`` of script ``name`` with ``keys``, ``arity`` words in
+    all: a hot path keeps it and packs only the arguments that change (see
+    :meth:`Shard.script`)."""
+    sha = _SCRIPT_CODE[name][0]
+    return b"*%d\r\n%s" % (arity, b"".join(map(bulk, (b"EVALSHA", sha, len(keys), *keys))))
+
 
 #: The command was not run where it was sent: a cluster's slot moved (MOVED, ASK), is
 #: moving (TRYAGAIN) or has no primary now (CLUSTERDOWN; MASTERDOWN from a replica).
@@ -131,10 +152,7 @@ class Shard:
         self._idle: list[RespConnection] = []
         self._blocking: set[RespConnection] = set()  # every open blocking connection
         self._slots: asyncio.Semaphore | None = None
-        self._scripts: dict[str, tuple[bytes, bytes]] = {}
-        for name in SCRIPTS:
-            source = getattr(scripts, name.upper()).encode()
-            self._scripts[name] = (hashlib.sha1(source).hexdigest().encode(), source)
+        self._scripts = _SCRIPT_CODE
         self._background: set[asyncio.Task[None]] = set()
         self._blmpop = True  # until the server says it has no BLMPOP (Redis < 7)
         self._at: tuple[str, int] | None = None  # where the connections go
@@ -162,10 +180,15 @@ class Shard:
         try:
             yield
         except _UNAVAILABLE as exc:
-            self._failed()
-            if isinstance(exc, _WRONG_SERVER) and self._command is not None:
-                self._command.close()  # open, but to a replica now
-            raise LayerUnavailable(f"redis {self.name}: {exc or type(exc).__name__}") from exc
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: BaseException) -> LayerUnavailable:
+        """What :meth:`reachable` raises for ``exc`` (the hot paths below catch inline:
+        a context manager costs more than their round trip's own Python work)."""
+        self._failed()
+        if isinstance(exc, _WRONG_SERVER) and self._command is not None:
+            self._command.close()  # open, but to a replica now
+        return LayerUnavailable(f"redis {self.name}: {exc or type(exc).__name__}")
 
     def _failed(self) -> None:
         """Something went wrong with this server: before the next command, look up where
@@ -221,32 +244,59 @@ class Shard:
         seconds, micros = await conn.call(pack(b"TIME"))
         self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
 
-    async def call(self, *args: Arg) -> Any:
-        with self.reachable():
-            conn = await self._connection()
+    async def call(
+        self, *args: Arg, packed: bytes | None = None, orphan: Orphan | None = None
+    ) -> Any:
+        """One command on the shared connection; ``packed``: ``args`` packed already
+        (a hot path keeps them); ``orphan``: gets the reply if the caller left."""
+        try:
+            conn = self._command
+            if conn is None or not conn.open or self._recheck:
+                conn = await self._connection()
             try:
-                return await conn.call(pack(*args))
+                future = conn.call(packed or pack(*args), orphan=orphan)
+                try:
+                    return await future
+                except asyncio.CancelledError:
+                    if orphan is not None:
+                        _late_reply(future, orphan)
+                    raise
             except _REDIRECTED:
                 return await self.hooks.redirected(*args)
+        except _UNAVAILABLE as exc:
+            raise self._unreachable(exc) from exc
 
-    async def script(self, name: str, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+    async def script(
+        self, name: str, keys: Sequence[Arg], args: Sequence[Arg], packed: bytes | None = None
+    ) -> Any:
+        """Run script ``name``; ``packed``: its ``EVALSHA`` command, packed by a caller
+        that keeps most of its bytes from call to call."""
         sha, source = self._scripts[name]
-        with self.reachable():
-            conn = await self._connection()
+        try:
+            conn = self._command
+            if conn is None or not conn.open or self._recheck:
+                conn = await self._connection()
             try:
-                return await self._eval(conn, sha, source, keys, args)
+                return await self._eval(conn, sha, source, keys, args, packed)
             except _REDIRECTED:
                 try:
                     return await self.hooks.redirected(b"EVALSHA", sha, len(keys), *keys, *args)
                 except NoScriptError:
                     return await self.hooks.redirected(b"EVAL", source, len(keys), *keys, *args)
+        except _UNAVAILABLE as exc:
+            raise self._unreachable(exc) from exc
 
     @staticmethod
     async def _eval(
-        conn: RespConnection, sha: bytes, source: bytes, keys: Sequence[Arg], args: Sequence[Arg]
+        conn: RespConnection,
+        sha: bytes,
+        source: bytes,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        packed: bytes | None = None,
     ) -> Any:
         try:
-            return await conn.call(pack(b"EVALSHA", sha, len(keys), *keys, *args))
+            return await conn.call(packed or pack(b"EVALSHA", sha, len(keys), *keys, *args))
         except NoScriptError:  # a new or restarted server: EVAL also caches it
             return await conn.call(pack(b"EVAL", source, len(keys), *keys, *args))
 
@@ -287,6 +337,42 @@ class Shard:
             )
         return reply
 
+    @property
+    def lmpop(self) -> bool:
+        """Whether the server has ``LMPOP`` and ``BLMPOP`` (Redis 7), as far as known."""
+        return self._blmpop
+
+    async def take(self, command: tuple[Arg, ...], packed: bytes) -> bytes | None:
+        """``LPOP key`` or ``LMPOP n keys... LEFT`` (``command``, and ``packed``) on the
+        shared connection: the entry taken, or None (nothing there, or no ``LMPOP``).
+        What a cancelled caller took goes back to the head of its list."""
+        try:
+            reply = await self.call(*command, packed=packed, orphan=self._orphan_of(command))
+        except ResponseError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            self._blmpop = False  # Redis < 7
+            return None
+        if isinstance(reply, list):  # LMPOP: [key, [entry]]
+            return reply[1][0]
+        return reply
+
+    async def take_many(self, keys: Sequence[str], count: int) -> list[bytes]:
+        """Up to ``count`` entries of the first of ``keys`` that has any, without
+        blocking, on the shared connection (``LPOP key count``, ``LMPOP``)."""
+        if len(keys) == 1:
+            command: tuple[Arg, ...] = (b"LPOP", keys[0], count)
+            return await self.call(*command, orphan=self._orphan_of(command)) or []
+        command = (b"LMPOP", len(keys), *keys, b"LEFT", b"COUNT", count)
+        try:
+            reply = await self.call(*command, orphan=self._orphaned)
+        except ResponseError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            self._blmpop = False  # Redis < 7
+            return []
+        return [] if reply is None else list(reply[1])
+
     # -- blocking pops -------------------------------------------------------------------
 
     async def _take_blocking(self) -> RespConnection:
@@ -322,8 +408,8 @@ class Shard:
         If the caller is cancelled, the pop is unblocked in the background and whatever
         it took goes back to the head of its list, so cancelling never loses a message.
         """
-        popped = await self.blocking_pop_many(keys, seconds, 1)
-        return None if popped is None else (popped[0], popped[1][0])
+        reply = await self._blocking_call(pack(b"BLPOP", *keys, b"%.3f" % seconds), seconds)
+        return None if reply is None else (reply[0].decode(), reply[1])
 
     async def blocking_pop_many(
         self, keys: Sequence[str], seconds: float, count: int
@@ -340,8 +426,8 @@ class Shard:
                 self._blmpop = False
             else:
                 return None if reply is None else (reply[0].decode(), list(reply[1]))
-        reply = await self._blocking_call(pack(b"BLPOP", *keys, f"{seconds:.3f}"), seconds)
-        return None if reply is None else (reply[0].decode(), [reply[1]])
+        popped = await self.blocking_pop(keys, seconds)
+        return None if popped is None else (popped[0], [popped[1]])
 
     async def _blocking_call(self, command: bytes, seconds: float) -> Any:
         with self.reachable():
@@ -354,8 +440,7 @@ class Shard:
             try:
                 reply = await future
             except asyncio.CancelledError:
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    self._orphaned(future.result())  # it came just as the caller left
+                _late_reply(future, self._orphaned)
                 self._spawn(self._abandon(conn))  # which gives the connection back
                 raise
             except BaseException:
@@ -365,12 +450,21 @@ class Shard:
         self._give_back(conn)
         return reply
 
+    def _orphan_of(self, command: tuple[Arg, ...]) -> Orphan:
+        """Who gives back what a non-blocking pop took for a caller that left: an
+        ``LMPOP`` reply names its list, an ``LPOP`` reply does not."""
+        if command[0] != b"LPOP":
+            return self._orphaned
+        key = command[1]
+        return lambda taken: self._orphaned(None if taken is None else (key, taken))
+
     def _orphaned(self, reply: Any) -> None:
         """A pop whose caller was cancelled took entries: put them back."""
         if reply is not None:
             key, taken = reply
             taken = taken if isinstance(taken, list) else [taken]  # BLMPOP or BLPOP
-            self._spawn(self.requeue(key.decode(), *taken))
+            key = key.decode() if isinstance(key, bytes) else key
+            self._spawn(self.requeue(key, *taken))
 
     async def _abandon(self, conn: RespConnection) -> None:
         try:
@@ -436,6 +530,13 @@ class Shard:
         self._idle.clear()
         self._blocking.clear()
         self._command = None
+
+
+def _late_reply(future: asyncio.Future[Any], orphan: Orphan) -> None:
+    """A reply that came just as its caller was cancelled goes to ``orphan`` (one that
+    comes later finds the future cancelled, and resp.py hands it over itself)."""
+    if future.done() and not future.cancelled() and future.exception() is None:
+        orphan(future.result())
 
 
 def _glob_escape(text: str) -> str:
