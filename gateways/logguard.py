@@ -32,6 +32,8 @@ def printable(data: bytes | str, limit: int = QUOTE_LIMIT) -> str:
     non-ASCII bytes escaped (``\\x1b``, ``\\r``), cut at ``limit`` characters with the
     full length said, so nothing a client sends can forge or colour a log line."""
     if isinstance(data, str):
+        if len(data) <= limit and data.isascii() and data.isprintable() and "\\" not in data:
+            return data  # nothing to escape: the common case, one pass in C
         data = data.encode("utf-8", "backslashreplace")
     text = "".join(_ESCAPED[byte] for byte in data[:limit])
     if len(data) > limit:

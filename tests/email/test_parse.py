@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gateways_email.parse import MAX_DEPTH, email_receive
+from gateways_email import parse as parse_module
+from gateways_email.parse import CACHED_VALUE_LIMIT, MAX_DEPTH, POLICY, email_receive
 
 
 def receive(raw: bytes) -> dict:
@@ -129,3 +130,17 @@ def test_a_header_the_parser_recurses_on_is_kept_as_text():
         "charset": "us-ascii",
     }
     assert message["headers"]["content-type"].startswith("text/plain; a=((")
+
+
+def test_header_names_and_long_values_from_the_mail_do_not_fill_the_caches():
+    """Names and values are the sender's: header classes are cached per class (a few),
+    and a long MIME header value is parsed without being kept."""
+    caches = (POLICY.header_factory._structure, parse_module._cached_facts)
+    before = [cache.cache_info().currsize for cache in caches]
+    names = b"".join(b"X-Name-%d: v\r\n" % i for i in range(2000))
+    long_type = b"text/plain; x=" + b"y" * CACHED_VALUE_LIMIT
+    message = receive(names + b"Content-Type: " + long_type + b"\r\n\r\nbody\r\n")
+    assert message["headers"]["x-name-1999"] == "v"
+    assert message["content"]["content-type"] == "text/plain"
+    assert POLICY.header_factory._specialised.cache_info().currsize < 50
+    assert [cache.cache_info().currsize for cache in caches] == before

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,10 +24,17 @@ log = logging.getLogger("gateways.email")
 RECEIVE_CHANNEL = "email.receive"
 #: Parse bigger mails in a thread, so one large message does not stall every session.
 INLINE_PARSE_BYTES = 64 * 1024
-#: A CR or LF that is not part of a CRLF pair. aiosmtpd 1.4.6 only ends DATA on
-#: ``<CRLF>.<CRLF>``, but a mail carrying ``<LF>.<CRLF>`` could end early at a lenient
-#: server it is forwarded to (SMTP smuggling), so such mail is refused outright.
-BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def has_bare_line_end(raw: bytes) -> bool:
+    """Whether ``raw`` holds a CR or LF that is not part of a CRLF pair. aiosmtpd 1.4.6
+    only ends DATA on ``<CRLF>.<CRLF>``, but a mail carrying ``<LF>.<CRLF>`` could end
+    early at a lenient server it is forwarded to (SMTP smuggling), so such mail is
+    refused outright. Counted rather than searched with a regex: three scans in C are
+    ten times cheaper than a look-behind per byte (CRLF pairs cannot overlap, so the
+    counts agree exactly when every CR and every LF belongs to a pair)."""
+    pairs = raw.count(b"\r\n")
+    return raw.count(b"\r") != pairs or raw.count(b"\n") != pairs
 
 
 def is_utf8(text: str) -> bool:
@@ -123,7 +129,7 @@ class InboundHandler:
 
     async def receive(self, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or b""
-        if BARE_LINE_END.search(raw):
+        if has_bare_line_end(raw):
             self.warn.warning(
                 "bare line end", "%s: refused a mail with a bare CR or LF", peer_text(session.peer)
             )

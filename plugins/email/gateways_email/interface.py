@@ -16,11 +16,11 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 from gateways_email import safelog
-from gateways_email.access import AccessSMTP
 from gateways_email.inbound import InboundHandler
 from gateways_email.options import EmailOptions
 from gateways_email.outbound import SEND_CHANNEL, Outbound
 from gateways_email.security import FileAuthenticator, read_credentials, server_tls_context
+from gateways_email.session import GatewaysSMTP
 
 from gateways.plugin import Host, Interface
 
@@ -95,7 +95,7 @@ class EmailInterface(Interface):
             kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
 
         def build() -> SMTP:
-            session = AccessSMTP(self.handler, **kwargs)  # logs each transaction
+            session = GatewaysSMTP(self.handler, **kwargs)  # logs each transaction
             self.sessions.add(session)
             return session
 

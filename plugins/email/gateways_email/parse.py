@@ -24,11 +24,12 @@ import email.header
 import email.policy
 import functools
 import logging
-from email.headerregistry import BaseHeader, HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateways_email._types import ContentPart, EmailReceive
+from gateways_email.words import decode_words
 
 from gateways.plugin import Throttled
 
@@ -44,18 +45,25 @@ UNPARSED = "x-gateways-unparsed"
 CACHED_HEADERS = frozenset(
     {"content-type", "content-disposition", "content-transfer-encoding", "mime-version"}
 )
+#: Longest header value kept in a cache: the caches hold 512 values, not 512 huge ones.
+CACHED_VALUE_LIMIT = 1024
 
 
 class CachingHeaderRegistry(HeaderRegistry):
     """The standard registry, minus the repeated work (results are immutable)."""
 
-    @functools.cache  # noqa: B019 - one registry per process, names are few
     def __getitem__(self, name: str) -> type[BaseHeader]:
-        return super().__getitem__(name)
+        # The standard registry builds a new class on every call; names come from the
+        # mail, so the cache is per class chosen (a few), never per name.
+        return self._specialised(self.registry.get(name.lower(), self.default_class))
+
+    @functools.cache  # noqa: B019 - one registry per process, a few classes
+    def _specialised(self, header_class: type) -> type[BaseHeader]:
+        return type("_" + header_class.__name__, (header_class, self.base_class), {})
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         try:
-            if name.lower() in CACHED_HEADERS:
+            if name.lower() in CACHED_HEADERS and len(value) <= CACHED_VALUE_LIMIT:
                 return self._structure(name, value)
             return self[name](name, value)
         except Exception:  # RecursionError on nested comments, or a parser bug
@@ -85,11 +93,21 @@ class BoundedMessage(EmailMessage):
         return self.depth > MAX_DEPTH
 
     def get_content_type(self) -> str:
-        return "application/octet-stream" if self.opaque else super().get_content_type()
+        return "application/octet-stream" if self.opaque else self.declared_type()
 
     def declared_type(self) -> str:
         """The type its headers give, even for an opaque part."""
-        return super().get_content_type()
+        facts = self.type_facts()
+        return self.get_default_type() if facts is None else facts.content_type
+
+    def type_facts(self) -> TypeFacts | None:
+        """What its ``Content-Type`` says (None without one): the parser and
+        :func:`content_of` ask several times per part, the answer is worked out once
+        per distinct header value."""
+        for name, value in self._headers:  # type: ignore[attr-defined]
+            if name.lower() == "content-type":
+                return type_facts(value) if isinstance(value, str) else facts_of(self)
+        return None
 
 
 POLICY = email.policy.default.clone(
@@ -97,10 +115,47 @@ POLICY = email.policy.default.clone(
 )
 
 
+class TypeFacts(NamedTuple):
+    """What one ``Content-Type`` value means, as the standard ``Message`` reads it."""
+
+    content_type: str
+    charset: str | None
+    #: A ``name=`` parameter: the part may name a file (:func:`content_of`).
+    names_file: bool
+
+
+def facts_of(message: Message) -> TypeFacts:
+    """The standard reading of ``message``'s ``Content-Type`` header."""
+    return TypeFacts(
+        Message.get_content_type(message),
+        message.get_content_charset(),
+        "name=" in str(message.get("content-type", "")),
+    )
+
+
+def type_facts(value: str) -> TypeFacts:
+    """:func:`facts_of` for a part whose (first) ``Content-Type`` header is ``value``:
+    a function of that text alone, so worked out once per distinct value."""
+    return _cached_facts(value) if len(value) <= CACHED_VALUE_LIMIT else _facts(value)
+
+
+def _facts(value: str) -> TypeFacts:
+    probe = EmailMessage(POLICY)
+    probe._headers = [("Content-Type", value)]  # type: ignore[attr-defined] # as parsed
+    return facts_of(probe)
+
+
+_cached_facts = functools.lru_cache(maxsize=512)(_facts)
+
+
 def decoded_header(name: str, value: str) -> str:
     """The header's text with encoded words decoded; malformed ones fall back to raw text."""
     if value.isascii() and "=?" not in value:
         return value.replace("\r", "").replace("\n", "").strip()  # just unfold
+    if is_unstructured(name):
+        words = decode_words(value.replace("\r", "").replace("\n", ""))
+        if words is not None:
+            return words
     try:
         return str(POLICY.header_fetch_parse(name, value))
     except Exception:  # the modern header parser raises on some malformed input
@@ -108,6 +163,12 @@ def decoded_header(name: str, value: str) -> str:
             return str(email.header.make_header(email.header.decode_header(value)))
         except Exception:
             return value
+
+
+def is_unstructured(name: str) -> bool:
+    """Whether the policy reads header ``name`` as free text (``Subject``, ``X-...``)."""
+    header_class: type[BaseHeader] = POLICY.header_factory[name]  # type: ignore[index]
+    return issubclass(header_class, UnstructuredHeader)
 
 
 def headers_of(message: Message) -> dict[str, str | list[str]]:
@@ -137,9 +198,10 @@ def content_of(part: Message) -> ContentPart:
         node["parts"] = [content_of(child) for child in part.iter_parts()]  # type: ignore[attr-defined]
         return node
     node["body"] = leaf_body(part, maintype)
+    facts = part.type_facts() if isinstance(part, BoundedMessage) else facts_of(part)
     if maintype == "text":
-        node["charset"] = part.get_content_charset() or "us-ascii"
-    if "content-disposition" in part or "name=" in str(part.get("content-type", "")):
+        node["charset"] = (facts.charset if facts else None) or "us-ascii"
+    if "content-disposition" in part or (facts is not None and facts.names_file):
         filename = part.get_filename()
         if filename:
             node["filename"] = filename
