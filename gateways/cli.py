@@ -68,6 +68,20 @@ def _preload_plugins(plugins: PluginHost, argv: Sequence[str]) -> None:
         plugins.require(name)
 
 
+def early_loop(argv: Sequence[str]) -> str:
+    """``--loop`` as :func:`settle` will find it (flag, variable, file), read before any
+    plugin loads: the loop has to exist before Twisted's reactor, and that before them."""
+    from gateways.core_options import LOOP
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--loop")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv[1:])
+    given = {} if known.loop is None else {"loop": known.loop}
+    choice: str = resolve([LOOP], given, os.environ, known.config)["loop"]
+    return choice
+
+
 #: Keys of the config file and variables that are not options of any plugin.
 FILE_KEYS = ("app",)
 FREE_TABLES = ("layer",)  # the layer checks its own settings
@@ -176,7 +190,7 @@ def run(argv: Sequence[str]) -> int:
         # Before any plugin loads, so nothing can install another reactor first.
         from gateways.reactor import install_asyncio_reactor
 
-        install_asyncio_reactor()
+        install_asyncio_reactor(early_loop(argv))
     plugins = get_plugin_host()
     _preload_plugins(plugins, argv)
     args = build_parser(plugins).parse_args(argv)

@@ -7,9 +7,20 @@ from collections.abc import Sequence
 from gateways.config import Option, port, positive
 from gateways.hookspecs import hookimpl
 from gateways.logs import log_format
+from gateways.reactor import event_loop
 
 BOTH = ("serve", "worker")
 EVERY = ("serve", "worker", "status")
+
+#: Read before the others: ``serve`` makes its loop before any plugin loads.
+LOOP = Option(
+    "loop",
+    "event loop: auto (uvloop when installed), asyncio or uvloop",
+    type=event_loop,
+    default="auto",
+    metavar="LOOP",
+    commands=BOTH,
+)
 
 
 @hookimpl
@@ -54,6 +65,7 @@ def gateways_options() -> Sequence[Option]:
             metavar="GLOB",
             commands=BOTH,
         ),
+        LOOP,
         Option(
             "grace",
             "seconds to finish work in flight after SIGTERM",

@@ -15,6 +15,7 @@ from gateways.layers import get_layer
 from gateways.layers.base import BaseChannelLayer
 from gateways.monitor import of_worker
 from gateways.plugins import PluginHost
+from gateways.reactor import loop_factory, loop_name
 from gateways.restart import on_hangup, restart_serve_workers, stop_worker
 from gateways.routing import Routing
 from gateways.worker import Worker, select_channels
@@ -84,7 +85,7 @@ def serve(
     SIGHUP restarts the embedded workers on ``spec`` re-imported (gateways/restart.py)."""
     from gateways.reactor import install_asyncio_reactor
 
-    loop = install_asyncio_reactor()
+    loop = install_asyncio_reactor(settings["loop"])
     from twisted.internet import reactor as installed
 
     reactor: Any = installed
@@ -109,6 +110,7 @@ def serve(
         outcome.append(1)
 
     def start() -> None:
+        log.info("event loop: %s", loop_name(loop))
         on_stop_signals(loop, host.stop)
         on_hangup(loop, lambda: restart_serve_workers(host, spec))
         done = Deferred.fromFuture(asyncio.ensure_future(host.run()))
@@ -146,13 +148,15 @@ def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
         monitor = of_worker(settings, worker)  # --metrics-port: /metrics, /ready, /live
         try:
             await monitor.start()
+            log.info("event loop: %s", loop_name(asyncio.get_running_loop()))
             await worker.run(settings["grace"])
         finally:
             await monitor.close()
             await layer.close()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory(settings["loop"])) as loop:
+            loop.run(main())
     except StartFailed as exc:
         log.error("worker failed: %s", exc)
         return 1

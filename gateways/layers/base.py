@@ -13,6 +13,7 @@ import asyncio
 import fnmatch
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,6 +43,24 @@ _GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
 
 Message = dict[str, Any]
 
+#: One msgpack ``Packer`` per thread: ``msgpack.packb`` makes (and allocates the buffer
+#: of) a new one for every message. A packer empties itself after each message, and
+#: after a failed one too; its buffer only grows, so one that packed a large message is
+#: dropped (:func:`_pack`).
+_packers = threading.local()
+_LARGE = 1 << 20
+
+
+def _pack(message: Mapping[str, Any]) -> bytes:
+    try:
+        packer: msgpack.Packer = _packers.packer
+    except AttributeError:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    data: bytes = packer.pack(message)
+    if len(data) > _LARGE:
+        del _packers.packer
+    return data
+
 
 _ALLOWED = "use ASCII letters, digits, '-', '_' and '.'"
 
@@ -56,11 +75,27 @@ def _check_name(kind: str, name: object, pattern: re.Pattern[str], hint: str) ->
     return name
 
 
+#: Channel names found valid, for the names a process uses over and over (``http.request``,
+#: its ``prefix!`` inbox): checked once. One-off ``prefix!suffix`` names are not kept.
+_valid_names: set[tuple[str, bool]] = set()
+_VALID_NAMES_KEPT = 4096
+
+
 def validate_channel_name(name: object, *, receive: bool = False) -> str:
     """Return ``name`` if it is a valid channel name, else raise a clear error.
 
     Only a receiver may name a bare ``prefix!`` (every channel of that process prefix).
     """
+    if type(name) is str and (name, receive) in _valid_names:
+        return name
+    checked = _validate_channel_name(name, receive)
+    bang = checked.find("!")
+    if (bang < 0 or bang == len(checked) - 1) and len(_valid_names) < _VALID_NAMES_KEPT:
+        _valid_names.add((checked, receive))
+    return checked
+
+
+def _validate_channel_name(name: object, receive: bool) -> str:
     hint = _ALLOWED + ", with at most one '!' for process-specific channels"
     checked = _check_name("channel", name, _CHANNEL_NAME, hint)
     if checked.endswith("!") and not receive:
@@ -97,6 +132,10 @@ class GlobTable:
         if len(self._cache) < 10_000:
             self._cache[channel] = value
         return value
+
+
+def _count_refusal(channel: str, error: Exception) -> None:
+    metrics.refused(channel, "channel_full" if isinstance(error, ChannelFull) else "too_large")
 
 
 def durable_matcher(globs: Iterable[str]) -> GlobTable:
@@ -149,6 +188,10 @@ class BaseChannelLayer:
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
+        # Not for a subclass that wraps send() (it would be bypassed).
+        cls = type(self)
+        base = BaseChannelLayer
+        self._sends_now = cls._send_now is not base._send_now and cls.send is base.send
 
     def declare_durable(self, globs: Iterable[str]) -> None:
         """Make more channels durable: those plugins declare with ``ChannelSpec(durable=True)``
@@ -175,7 +218,7 @@ class BaseChannelLayer:
         if not isinstance(message, Mapping):
             raise TypeError(f"a message must be a dict, not {type(message).__name__}")
         try:
-            data: bytes = msgpack.packb(message, use_bin_type=True)
+            data = _pack(message)
         except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(
                 f"message cannot be sent: {exc} (allowed: dict, list, str, "
@@ -197,14 +240,27 @@ class BaseChannelLayer:
         validate_channel_name(channel)
         try:
             await self._send(channel, self.serialize(message))
-        except ChannelFull:
-            metrics.refused(channel, "channel_full")
-            raise
-        except MessageTooLarge:
-            metrics.refused(channel, "too_large")
+        except (ChannelFull, MessageTooLarge) as exc:
+            _count_refusal(channel, exc)
             raise
         if metrics.ON:
             metrics.SENT.inc(metrics.channel_label(channel))
+
+    def send_now(self, channel: str, message: Mapping[str, Any]) -> bool:
+        """:meth:`send` without waiting, where the layer can (its queues are in this
+        process): True once sent, with the errors of :meth:`send`. False: nothing was
+        done; ``await send()`` instead. Saves a hot path the task an await would need."""
+        if not self._sends_now:
+            return False
+        validate_channel_name(channel)
+        try:
+            self._send_now(channel, self.serialize(message))
+        except (ChannelFull, MessageTooLarge) as exc:
+            _count_refusal(channel, exc)
+            raise
+        if metrics.ON:
+            metrics.SENT.inc(metrics.channel_label(channel))
+        return True
 
     async def receive(
         self, channels: Iterable[str], timeout: float | None = None
@@ -214,6 +270,14 @@ class BaseChannelLayer:
         A name ending in ``!`` receives every channel of that process prefix; a full
         ``prefix!suffix`` name receives just that one, buffering its siblings.
         """
+        names, specific = self._receive_names(channels)
+        if specific is None:
+            return await self._receive_decoded(names, timeout)
+        return await self._receive_specific(specific, timeout)
+
+    @staticmethod
+    def _receive_names(channels: Iterable[str]) -> tuple[list[str], str | None]:
+        """The checked names of a receive, and its one full ``prefix!suffix`` name if any."""
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not one str")
         names = [validate_channel_name(c, receive=True) for c in channels]
@@ -221,10 +285,10 @@ class BaseChannelLayer:
             raise ValueError("receive() needs at least one channel")
         specific = [n for n in names if "!" in n and not n.endswith("!")]
         if not specific:
-            return await self._receive_decoded(names, timeout)
+            return names, None
         if len(names) > 1:
             raise ValueError("a full process-specific channel must be received on its own")
-        return await self._receive_specific(specific[0], timeout)
+        return names, specific[0]
 
     async def receive_many(
         self, channels: Iterable[str], limit: int, timeout: float | None = None
@@ -363,6 +427,11 @@ class BaseChannelLayer:
     # -- backend operations --------------------------------------------------------------
 
     async def _send(self, channel: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _send_now(self, channel: str, data: bytes) -> None:
+        """:meth:`_send` without waiting, for a layer that can (see :meth:`send_now`);
+        left as is, ``send_now`` answers False."""
         raise NotImplementedError
 
     async def _receive(

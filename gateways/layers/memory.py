@@ -10,16 +10,18 @@ import asyncio
 import random
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateways.hookspecs import hookimpl
-from gateways.layers.base import BaseChannelLayer, real_channel
+from gateways.layers.base import BaseChannelLayer, Message, real_channel
 from gateways.layers.errors import ChannelFull
 from gateways.layers.observing import ChannelFigures
 from gateways.layers.url import layer_options_from_query
 
 _Entry = tuple[float, str, bytes]  # (expires at, full channel name, data)
+_CAPACITIES_KEPT = 10_000
 
 
 class InMemoryChannelLayer(BaseChannelLayer):
@@ -32,9 +34,35 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._queues: dict[str, deque[_Entry]] = {}
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._groups: dict[str, dict[str, float]] = {}
+        #: capacity_of() by queue (it depends on the queue alone), looked up once each.
+        self._capacities: dict[str, int] = {}
 
     async def _send(self, channel: str, data: bytes) -> None:
         self._put(channel, data, time.monotonic())
+
+    def _send_now(self, channel: str, data: bytes) -> None:
+        self._put(channel, data, time.monotonic())
+
+    async def receive_many(
+        self, channels: Iterable[str], limit: int, timeout: float | None = None
+    ) -> list[tuple[str, Message]]:
+        """The first message to arrive, and up to ``limit - 1`` more that wait behind it
+        on the same channel: a busy worker wakes once for what piled up meanwhile."""
+        names, specific = self._receive_names(channels)
+        if specific is not None or limit <= 1:
+            return await super().receive_many(names, limit, timeout)
+        channel, data = await self._receive(names, timeout)
+        if channel is None or data is None:
+            return []
+        found = [(channel, self.deserialize(data))]
+        queue = self._queues.get(real_channel(channel))
+        now = time.monotonic()
+        while queue and len(found) < limit:
+            self._prune(queue, now)
+            if queue:
+                _, name, data = queue.popleft()
+                found.append((name, self.deserialize(data)))
+        return found
 
     def _put(self, channel: str, data: bytes, now: float) -> None:
         key = real_channel(channel)
@@ -43,7 +71,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
             queue = self._queues[key] = deque()
         else:
             self._prune(queue, now)
-        if len(queue) >= self.capacity_of(channel):
+        capacity = self._capacities.get(key)
+        if capacity is None:
+            capacity = self.capacity_of(channel)
+            if len(self._capacities) < _CAPACITIES_KEPT:
+                self._capacities[key] = capacity
+        if len(queue) >= capacity:
             raise ChannelFull(f"channel {channel!r} is full ({len(queue)} messages)")
         queue.append((now + self.expiry, channel, data))
         self._wake(key)
@@ -63,14 +96,16 @@ class InMemoryChannelLayer(BaseChannelLayer):
             await self._wait(channels, remaining)
 
     async def _wait(self, channels: list[str], timeout: float | None) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Until a message may be ready on ``channels``, or ``timeout`` passed (then
+        :meth:`_receive` finds nothing and returns)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         for channel in channels:
             self._waiters.setdefault(channel, deque()).append(waiter)
+        # A plain timer, not asyncio.timeout(): no cancellation to undo when it fires.
+        timer = None if timeout is None else loop.call_later(timeout, _time_up, waiter)
         try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        except TimeoutError:
-            pass
+            await waiter
         except asyncio.CancelledError:
             # A wake-up meant for us must not be lost with us.
             if waiter.done() and not waiter.cancelled():
@@ -78,6 +113,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     self._wake(channel)
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             for channel in channels:
                 waiters = self._waiters.get(channel)
                 if waiters is not None:
@@ -155,7 +192,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def _flush(self) -> None:
         self._queues.clear()
+        self._capacities.clear()
         self._groups.clear()
+
+
+def _time_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def from_url(url: str, **options: Any) -> InMemoryChannelLayer:

@@ -47,6 +47,10 @@ class RecordingLayer:
         await self._layer.send(channel, message)
         self._record("send", channel, self._wire(message))
 
+    def send_now(self, channel: str, message: Mapping[str, Any]) -> bool:
+        """Never at once: every send goes through :meth:`send`, to be recorded."""
+        return False
+
     async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
         """Send to the group, then record what its members get."""
         await self._layer.group_send(group, message)

@@ -21,6 +21,11 @@ _FRAMING = frozenset((b"transfer-encoding", b"connection", b"keep-alive"))
 NO_BODY_STATUS = frozenset((204, 304))
 
 _status_lines: dict[tuple[int, bytes], bytes] = {}
+#: Header pairs found valid (as bytes), by what the consumer gave: most replies repeat
+#: the same few headers, checked once per process.
+_checked: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+_CHECKED_KEPT = 4096
+_CHECKED_LONGEST = 256
 _date: list[Any] = [0, b""]
 
 
@@ -63,17 +68,26 @@ def check_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     if not isinstance(headers, list | tuple):
         raise BadResponse(f"headers must be a list of [name, value] pairs, got {headers!r}")
     checked = []
+    known = _checked
     for pair in headers:
         try:
             name, value = pair
         except (TypeError, ValueError):
             raise BadResponse(f"header {pair!r} is not a [name, value] pair") from None
-        name, value = _as_bytes(name, "name"), _as_bytes(value, "value")
-        if not _TOKEN.match(name):
-            raise BadResponse(f"header name {name!r} is not a valid token")
-        if _BAD_VALUE.search(value):
-            raise BadResponse(f"header {name!r} has CR, LF or NUL in its value {value!r}")
-        checked.append((name.lower(), value))
+        found = known.get((name, value)) if type(name) is type(value) is bytes else None
+        checked.append(found or _check_pair(name, value))
+    return checked
+
+
+def _check_pair(name: Any, value: Any) -> tuple[bytes, bytes]:
+    name, value = _as_bytes(name, "name"), _as_bytes(value, "value")
+    if not _TOKEN.match(name):
+        raise BadResponse(f"header name {name!r} is not a valid token")
+    if _BAD_VALUE.search(value):
+        raise BadResponse(f"header {name!r} has CR, LF or NUL in its value {value!r}")
+    checked = (name.lower(), value)
+    if len(value) <= _CHECKED_LONGEST and len(_checked) < _CHECKED_KEPT:
+        _checked[(name, value)] = checked
     return checked
 
 

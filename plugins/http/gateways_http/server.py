@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateways.http")
 _throttled = Throttled(log)
 
+#: What the layer may refuse ``http.request`` with (each answered, see HttpServer._refused).
+_REFUSED = (ChannelFull, MessageTooLarge, LayerUnavailable, ConnectionError, OSError)
 #: Seconds a client is told to wait when the request channel is full.
 RETRY_AFTER = b"1"
 #: Seconds after a client left during which a reply asking to hear of it
@@ -134,13 +136,32 @@ class HttpServer(Factory):
         message[DEADLINE_KEY] = self.interface.give_up_at(REQUEST_CHANNEL, timeout)
         exchange.dispatched = now = self.loop.time()
         exchange.deadline = now + timeout
+        if exchange.pump is None:  # no body to follow: sent at once where the layer can
+            try:
+                if self.layer.send_now(REQUEST_CHANNEL, message):
+                    return
+            except _REFUSED as exc:
+                # Answered on the next loop turn, as after a send in a task: never from
+                # inside the parser's callback that dispatched it.
+                self.loop.call_soon(self._refused, exchange, exc)
+                return
         self.interface.spawn(self._send(exchange, message))
 
     async def _send(self, exchange: Exchange, message: dict[str, Any]) -> None:
         pump = exchange.pump
         try:
             await self.layer.send(REQUEST_CHANNEL, message)
-        except ChannelFull:
+        except _REFUSED as exc:
+            self._refused(exchange, exc)
+        else:
+            if pump is not None:
+                # The body follows the request that names its channel; cut off or not,
+                # its stream ends, so a consumer that takes the request never waits.
+                pump.release()
+
+    def _refused(self, exchange: Exchange, exc: Exception) -> None:
+        """The layer did not take ``http.request``: 503 (full, or down) or 431."""
+        if isinstance(exc, ChannelFull):
             _throttled.warning(
                 "full",
                 "%s is full: 503 for %s %s",
@@ -149,17 +170,12 @@ class HttpServer(Factory):
                 printable(exchange.path),
             )
             self._not_sent(exchange, 503, "server busy, retry soon")
-        except (LayerUnavailable, ConnectionError, OSError) as exc:
-            _throttled.error("down", "channel layer unavailable (%s): 503", exc)
-            self._not_sent(exchange, 503, "service unavailable")
-        except MessageTooLarge as exc:
+        elif isinstance(exc, MessageTooLarge):
             _throttled.error("large", "http.request too large for the layer: %s", exc)
             self._not_sent(exchange, 431, "request headers too large")
         else:
-            if pump is not None:
-                # The body follows the request that names its channel; cut off or not,
-                # its stream ends, so a consumer that takes the request never waits.
-                pump.release()
+            _throttled.error("down", "channel layer unavailable (%s): 503", exc)
+            self._not_sent(exchange, 503, "service unavailable")
 
     @staticmethod
     def _not_sent(exchange: Exchange, status: int, text: str) -> None:
