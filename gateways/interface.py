@@ -47,6 +47,9 @@ T = TypeVar("T")
 #: What a bound reply channel calls with each message; may return an awaitable.
 ReplyCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 
+#: Most replies one receive of the reply loop takes.
+REPLY_BATCH = 100
+
 #: How often a draining interface re-checks :meth:`Interface.outstanding` unprompted.
 _QUIET_POLL_SECONDS = 0.1
 
@@ -298,7 +301,11 @@ class Interface:
     async def _reply_loop(self) -> None:
         """Every reply channel handed out, in one loop that nothing else holds up."""
         callbacks, flows = self._callbacks, self.flows
-        async for channel, message in receive_forever(self.layer, [self.prefix], name=self.name):
+        # Replies are taken in batches (a group_send puts one per member socket in the
+        # inbox at once); each is delivered in order before the next receive.
+        async for channel, message in receive_forever(
+            self.layer, [self.prefix], name=self.name, room=_reply_batch
+        ):
             if PROGRESS_KEY in message:  # a worker caught up with a paused connection
                 if (flow := flows.get(channel)) is not None:
                     flow.progress(message[PROGRESS_KEY])
@@ -389,6 +396,10 @@ class Interface:
             task.cancel()
         if doomed:
             await asyncio.wait(doomed)
+
+
+def _reply_batch() -> int:
+    return REPLY_BATCH
 
 
 def _is_listen_error(exc: BaseException) -> bool:

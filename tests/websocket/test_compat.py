@@ -125,3 +125,63 @@ async def test_a_ping_deadline_set_again_is_answered_by_the_pong_as_autobahns_ow
     pong = Frame(Opcode.PONG, protocol.autoPingPending).serialize(mask=True, extensions=[])
     protocol.dataReceived(pong)
     assert again.cancelled() and protocol.autoPingTimeoutCall is None
+
+
+# -- the send path and per-socket memory ---------------------------------------------------
+
+
+def test_the_protocol_class_holds_the_options_and_each_protocol_none(connect):
+    factory = WebSocketServerFactory(server="test")
+    factory.setProtocolOptions(autoPingInterval=7, maxMessagePayloadSize=1234)
+    made = _compat.protocol_class(Later, factory)
+    assert made.autoPingInterval == 7 and made.maxMessagePayloadSize == 1234
+    protocol, transport = Later(), Transport()
+    protocol.__class__ = made
+    protocol.factory = factory
+    protocol.makeConnection(transport)
+    try:
+        assert not set(made.CONFIG_ATTRS) & set(vars(protocol)), (
+            f"autobahn {autobahn.__version__} copies protocol options onto each protocol "
+            "even when its class has them; see gateways_websocket/_compat.py"
+        )
+        # a function option (called as autobahn calls it) is not turned into a method
+        assert protocol.perMessageCompressionAccept([]) is None
+    finally:
+        protocol.connectionLost(Failure(ConnectionDone()))
+
+
+async def test_synchronous_sends_still_go_out_in_order_through_the_send_queue(connect):
+    protocol, transport = connect()
+    opened(protocol, transport)
+    assert isinstance(protocol.send_queue, _compat.SendQueue)
+    protocol.sendMessage(b"one", sync=True)
+    protocol.sendMessage(b"two")
+    await wait_until(lambda: len(frames_sent(transport)) == 2)
+    assert [f.data for f in frames_sent(transport)] == [b"one", b"two"]
+    assert len(protocol.send_queue) == 0
+
+
+async def test_what_the_handshake_left_is_dropped_and_the_socket_still_works(connect):
+    protocol, transport = connect()
+    opened(protocol, transport)
+    assert protocol.http_headers["host"] == "example.com"  # what autobahn kept
+    _compat.forget_handshake(protocol)
+    assert all(getattr(protocol, name) is None for name in _compat.HANDSHAKE_LEFTOVERS)
+    protocol.sendMessage(b"still open")
+    protocol.dataReceived(Frame(Opcode.TEXT, b"hi").serialize(mask=True, extensions=[]))
+    assert protocol.received == [b"hi"]
+    assert [f.data for f in frames_sent(transport)] == [b"still open"]
+
+
+async def test_a_prepared_frame_is_written_as_is_unless_autobahn_must_frame_it(connect):
+    protocol, transport = connect(maxMessagePayloadSize=10)
+    opened(protocol, transport)
+    prepared = protocol.factory.prepareMessage(b"hello", doNotCompress=True)
+    assert _compat.send_prepared(protocol, prepared, 5)
+    [frame] = frames_sent(transport)
+    assert frame.opcode is Opcode.TEXT and frame.data == b"hello"
+    too_large = protocol.factory.prepareMessage(b"x" * 11, doNotCompress=True)
+    assert not _compat.send_prepared(protocol, too_large, 11)
+    protocol.send_queue.append((b"queued", True))  # as a synchronous send leaves it
+    assert not _compat.send_prepared(protocol, prepared, 5)
+    assert len(frames_sent(transport)) == 1  # neither refused frame was written

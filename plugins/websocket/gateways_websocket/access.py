@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gateways.plugin import printable
+from gateways_websocket._types import Headers
 
 if TYPE_CHECKING:
     from gateways_websocket.protocol import WebSocketProtocol
@@ -34,7 +35,7 @@ INFO = logging.INFO
 
 
 def _client(socket: WebSocketProtocol) -> str:
-    client = socket.upgrade.client
+    client = socket.client
     if not client:
         return "-"
     host, port = client[0], client[1] if len(client) > 1 else None
@@ -42,23 +43,23 @@ def _client(socket: WebSocketProtocol) -> str:
     return f"{shown}:{port}" if port is not None else shown
 
 
-def origin_of(socket: WebSocketProtocol) -> str | None:
-    for name, value in socket.upgrade.headers:
+def origin_of(headers: Headers) -> str | None:
+    for name, value in headers:
         if name == b"origin":
             return value.decode("latin-1")
     return None
 
 
 def _line(socket: WebSocketProtocol, event: str, text: str, *args: Any, **fields: Any) -> None:
-    client, path = _client(socket), socket.upgrade.path
+    client, path = _client(socket), socket.path
     fields.update(event=event, client=client, path=path)
     shown = [printable(arg) if isinstance(arg, str | bytes) else arg for arg in args]
     access.info("%s %s " + text, client, printable(path), *shown, extra=fields)
 
 
-def connecting(socket: WebSocketProtocol) -> None:
+def connecting(socket: WebSocketProtocol, headers: Headers) -> None:
     if access.isEnabledFor(INFO):
-        origin = origin_of(socket)
+        origin = origin_of(headers)
         _line(socket, "connect", "connect (Origin: %s)", origin or "-", origin=origin)
 
 

@@ -22,8 +22,10 @@ from gateways.plugin import Throttled, printable
 from gateways_websocket import access, handshake
 from gateways_websocket._compat import (
     AnswerLater,
+    forget_handshake,
     ping_timeout_later,
     send_close,
+    send_prepared,
     use_precise_timer,
 )
 from gateways_websocket._types import WebSocketConnect
@@ -83,7 +85,10 @@ class WebSocketProtocol(AnswerLater):
     def __init__(self, server: WebSocketServer, request: UpgradeRequest) -> None:
         super().__init__()
         self.server = server
-        self.upgrade = request
+        #: The request, until the socket opens: then only its path and client are kept.
+        self.upgrade: UpgradeRequest | None = request
+        self.path = request.path
+        self.client = request.client
         self.reply_channel = ""
         self.order = 0
         self.handshake = None
@@ -100,13 +105,14 @@ class WebSocketProtocol(AnswerLater):
     def onConnect(self, request: ConnectionRequest) -> Any:
         """Check policy, then answer later: the Deferred fires on the consumer's reply."""
         upgrade = self.upgrade
-        access.connecting(self)
+        assert upgrade is not None, "autobahn asks once, before the socket opens"
+        access.connecting(self, upgrade.headers)
         problem = handshake.header_problem(upgrade.headers)
         if problem:
             raise ConnectionDeny(400, problem)
         allowed = self.server.config.ws_allowed_origin
         if not handshake.origin_allowed(upgrade.headers, upgrade.scheme, allowed):
-            self.deny_detail = f"refused Origin {access.origin_of(self)}"
+            self.deny_detail = f"refused Origin {access.origin_of(upgrade.headers)}"
             raise ConnectionDeny(403, "origin not allowed")
         if self.server.draining:
             raise ConnectionDeny(503, "server shutting down")
@@ -116,6 +122,7 @@ class WebSocketProtocol(AnswerLater):
 
     def connect_message(self) -> WebSocketConnect:
         upgrade = self.upgrade
+        assert upgrade is not None, "sent while the handshake is pending"
         return {
             "reply_channel": self.reply_channel,
             "scheme": "wss" if upgrade.scheme == "https" else "ws",
@@ -172,6 +179,9 @@ class WebSocketProtocol(AnswerLater):
 
     def onOpen(self) -> None:
         access.accepted(self)
+        # An open socket keeps only what it still needs: its idle memory is the cost.
+        self.upgrade = None
+        forget_handshake(self)
 
     # -- traffic -------------------------------------------------------------------------
 
@@ -184,7 +194,7 @@ class WebSocketProtocol(AnswerLater):
             message: dict[str, Any] = {"bytes": payload}
         else:
             message = {"text": payload.decode("utf-8")}  # autobahn validated it (else 1007)
-        message.update(reply_channel=self.reply_channel, path=self.upgrade.path)
+        message.update(reply_channel=self.reply_channel, path=self.path)
         message["order"] = self.next_order()
         if self.flow is not None:
             self.flow.send("websocket.receive", message)
@@ -214,11 +224,17 @@ class WebSocketProtocol(AnswerLater):
             return
         super().onAutoPingTimeout()
 
-    def send_text(self, text: str) -> None:
-        self.sendMessage(text.encode("utf-8"), isBinary=False)
-
-    def send_bytes(self, data: bytes) -> None:
-        self.sendMessage(data, isBinary=True)
+    def send(self, payload: str | bytes) -> None:
+        """Send one message (``str``: text, ``bytes``: binary) on the open socket. Its
+        frame is built once for every socket a broadcast reaches (frames.py) and written
+        straight to the socket; autobahn frames it itself where it must (compression)."""
+        prepared, size = self.server.frames.frame(payload)
+        if send_prepared(self, prepared, size):
+            return
+        if isinstance(payload, bytes):
+            self.sendMessage(payload, isBinary=True)
+        else:
+            self.sendMessage(payload.encode("utf-8"), isBinary=False)
 
     def close(self, code: int = 1000) -> None:
         """Close with ``code`` (the handshake, when still pending, is refused instead)."""
@@ -237,4 +253,4 @@ class WebSocketProtocol(AnswerLater):
         self.server.closed(self, code)
 
     def __repr__(self) -> str:
-        return f"<WebSocketProtocol {self.reply_channel or '(no channel)'} {self.upgrade.path}>"
+        return f"<WebSocketProtocol {self.reply_channel or '(no channel)'} {self.path}>"

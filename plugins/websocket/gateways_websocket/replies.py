@@ -68,9 +68,9 @@ def apply_reply(socket: WebSocketProtocol, message: Mapping[str, Any]) -> None:
     if socket.state != socket.STATE_OPEN:
         return  # closing or closed: the peer gets nothing more
     if "text" in message:
-        socket.send_text(message["text"])
+        socket.send(message["text"])
     if "bytes" in message:
-        socket.send_bytes(message["bytes"])
+        socket.send(message["bytes"])
     if code is not None:
         socket.close(code)
 

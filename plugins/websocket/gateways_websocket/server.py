@@ -25,6 +25,8 @@ from gateways.plugin import (
     MessageTooLarge,
     Throttled,
 )
+from gateways_websocket._compat import protocol_class
+from gateways_websocket.frames import FrameCache
 from gateways_websocket.options import WsOptions
 from gateways_websocket.protocol import WebSocketFactory, WebSocketProtocol
 from gateways_websocket.replies import apply_reply
@@ -40,7 +42,9 @@ class WebSocketServer(Interface):
         super().__init__(host)
         self.config = WsOptions.read(host.settings)
         self.factory = WebSocketFactory(self.config)
+        self.protocol = protocol_class(WebSocketProtocol, self.factory)
         self.sockets: dict[str, WebSocketProtocol] = {}
+        self.frames = FrameCache()  # a broadcast is framed once, for every socket
         self.warn = Throttled(self.log)  # per-socket warnings: one a minute, with counts
         # The http interface may start first and hand over sockets before this one
         # has its reply prefix; they wait for it here.
@@ -71,7 +75,7 @@ class WebSocketServer(Interface):
 
     def build(self, request: UpgradeRequest) -> WebSocketProtocol:
         """The protocol the HTTP interface hands an upgraded connection to."""
-        protocol = WebSocketProtocol(self, request)
+        protocol = self.protocol(self, request)
         protocol.factory = self.factory
         return protocol
 
@@ -121,7 +125,7 @@ class WebSocketServer(Interface):
         if socket.connect_sent:
             message = {
                 "reply_channel": socket.reply_channel,
-                "path": socket.upgrade.path,
+                "path": socket.path,
                 "code": code,
                 "order": socket.next_order(),
             }
