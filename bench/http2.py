@@ -3,6 +3,7 @@ chosen by ALPN, in one run.
 
     .venv/bin/python bench/http2.py [--rounds 3] [--requests 20000] [--duration S] [--quick]
                                     [--only gateways|daphne4|hypercorn|anchors ...] [--h2c]
+                                    [--json FILE]
 
 gateways runs ``serve --plugin http`` on the embedded default (memory layer, one
 in-process worker) with the hello route of ``http_hello.py``, listening on a TLS endpoint
@@ -35,11 +36,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.anchors.launch import VENVS, free_port, start_daphne4, start_hypercorn  # noqa: E402
+from bench.report_json import add_report_arguments, ratio_row, result_row, write_json  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 from gateways.testing.tls import self_signed_certificate  # noqa: E402
 
@@ -259,6 +262,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=[*SERVERS, "anchors"], help="repeatable")
     parser.add_argument("--h2c", action="store_true", help="cleartext h2 (prior knowledge)")
     parser.add_argument("--gateways-arg", action="append", default=[], help="extra serve flag")
+    add_report_arguments(parser, quick="1 round of 2 s, short warm-up")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 2, 500
@@ -286,6 +290,45 @@ def main() -> None:
             results = measure(urls, args)
     report(results)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        write_json(args.json, payload(results, args))
+
+
+def payload(results: dict[str, dict[str, list[Run]]], args: argparse.Namespace) -> dict[str, Any]:
+    """Per load shape and server: median req/s, every round, median mean latency."""
+    rows, ratios = [], []
+    for shape, per_server in results.items():
+        rates = {name: statistics.median(r.rate for r in runs) for name, runs in per_server.items()}
+        for name, runs in per_server.items():
+            rows.append(
+                result_row(
+                    name,
+                    shape,
+                    runs=[r.rate for r in runs],
+                    latency_ms={"mean": statistics.median(r.mean_ms for r in runs)},
+                    failed_or_non_2xx=sum(r.failed + r.non_2xx for r in runs),
+                )
+            )
+        for anchor in ("daphne4", "hypercorn"):
+            if "gateways" in rates and anchor in rates:
+                ratios.append(
+                    ratio_row(f"gateways / {anchor}", shape, rates["gateways"], rates[anchor])
+                )
+    load = f"h2load -n {args.requests}" if args.requests else f"h2load -D {args.duration}"
+    return {
+        "bench": "http2",
+        "title": "HTTP/2 " + ("h2c (cleartext)" if args.h2c else "over TLS") + " with h2load: "
+        "gateways vs Daphne 4, hypercorn",
+        "unit": "req/s",
+        "higher_is_better": True,
+        "results": rows,
+        "ratios": ratios,
+        "notes": (
+            f"{load} -t {args.threads} per run, {args.rounds} round(s), servers in turn; "
+            "c10 m10: 10 connections x 10 streams, c100 m1: 100 connections x 1 stream. "
+            f"Latency: median of h2load's mean time per request. {versions()}."
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -1,26 +1,34 @@
-"""HTTP benchmark: requests per second for a hello route, gateways against Daphne 4 and
-uvicorn serving a bare ASGI hello app, in the same run.
+"""HTTP benchmark: requests per second for a hello route, gateways against uvicorn (its
+default install: uvloop + httptools, and on the plain asyncio loop) and Daphne 4 serving a
+bare ASGI hello app, in the same run.
 
     .venv/bin/python bench/http_hello.py [--rounds 3] [--duration 5] [--connections 50]
+                                         [--quick] [--json FILE] [--only NAME ...]
 
 gateways runs ``serve --plugin http`` on the embedded default (memory layer, one
 in-process worker) with the route below; every request goes through the channel layer
-and the worker, as in any deployment. Daphne 4 and uvicorn come from the anchors
-(``bench/anchors/launch.py``; ``bash bench/anchors/setup.sh`` builds their venvs).
-All three servers stay up; each round runs ``wrk`` (Debian package ``wrk``) against
-each of them in turn, and the median per server is reported with the ratios.
+and the worker, as in any deployment. It runs on each event loop ``--gateways-loop``
+names (default: both; ``gateways`` is its default loop, uvloop, and ``gateways-asyncio``
+the standard library's), as uvicorn does (``uvicorn``: its default install, uvloop and
+httptools; ``uvicorn-asyncio``: on the asyncio loop). Daphne 4 and uvicorn come from
+the anchors (``bench/anchors/launch.py``; ``bash bench/anchors/setup.sh`` builds their
+venvs). Every server stays up; each round runs ``wrk --latency`` (Debian package ``wrk``)
+against each of them in turn. Reported: the median per server, the ratios (target:
+gateways >= 0.7x uvicorn), and each server's CPU time per request (user + system time
+of the server process over a run, divided by the requests answered: less sensitive than
+req/s to other load on the machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +36,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.anchors.launch import free_port, start_daphne4, start_uvicorn  # noqa: E402
+from bench.loadgen import WrkRun, cpu_seconds  # noqa: E402
+from bench.loadgen import wrk as wrk_run  # noqa: E402
+from bench.report_json import ratio_row, result_row, write_json  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 TEXT = [[b"content-type", b"text/plain"]]
+#: The issue's target for gateways (embedded) against uvicorn's default install.
+TARGET = 0.7
+ANCHORS = ("uvicorn", "uvicorn-asyncio", "daphne4")
+LOOPS = ("uvloop", "asyncio")
 
 
 async def hello(message: Any) -> None:
@@ -55,19 +70,16 @@ def start_gateways(port: int, extra: list[str]) -> GatewaysProcess:
 
 
 def wrk(url: str, duration: int, connections: int, threads: int) -> float:
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if errors:
-        print(f"    ! {url}: {errors.group(0)}", file=sys.stderr)
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not found:
-        raise SystemExit(f"wrk printed no rate:\n{out}")
-    return float(found.group(1))
+    """Requests per second of one wrk run (errors are printed)."""
+    return _checked(url, wrk_run(url, connections, duration, threads)).rate
+
+
+def _checked(url: str, run: WrkRun) -> WrkRun:
+    if run.errors:
+        print(f"    ! {url}: {run.errors}", file=sys.stderr)
+    if not run.rate:
+        raise SystemExit(f"wrk printed no rate:\n{run.output}")
+    return run
 
 
 def wrk_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -80,43 +92,104 @@ def wrk_parser(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gateways-arg", action="append", default=[], help="extra serve flags")
+    parser.add_argument("--quick", action="store_true", help="one round of 2 s")
+    parser.add_argument("--json", metavar="FILE", help="write the results there (one object)")
     return parser
+
+
+def quick(args: argparse.Namespace) -> argparse.Namespace:
+    """``--quick``: one short round, enough to see that everything runs."""
+    if args.quick:
+        args.rounds, args.duration = 1, 2
+    return args
+
+
+@dataclass
+class Server:
+    """A server under test: its URL and the processes whose CPU time is counted."""
+
+    url: str
+    pids: list[int]
+
+
+@dataclass
+class Measured:
+    """One wrk run against a server, with the server's CPU time over it."""
+
+    run: WrkRun
+    cpu_s: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return 1000 * self.cpu_s / self.run.requests if self.run.requests else float("nan")
 
 
 def main() -> None:
     parser = wrk_parser(__doc__)
-    parser.add_argument("--only", choices=["gateways", "daphne4", "uvicorn"], action="append")
-    args = parser.parse_args()
-
+    choices = ["gateways", *(f"gateways-{loop}" for loop in LOOPS[1:]), *ANCHORS]
+    parser.add_argument("--only", choices=choices, action="append")
+    parser.add_argument(
+        "--gateways-loop", choices=LOOPS, action="append", help="gateways' --loop (repeatable)"
+    )
+    args = quick(parser.parse_args())
+    wanted = args.only or choices
     with ExitStack() as stack:
-        urls: dict[str, str] = {}
-        wanted = args.only or ["gateways", "daphne4", "uvicorn"]
-        if "gateways" in wanted:
+        servers = start_servers(stack, wanted, args)
+        measured = alternate_measured(servers, args)
+    summary(measured)
+    if args.json:
+        write_json(args.json, payload(measured, args))
+
+
+def start_servers(
+    stack: ExitStack, wanted: list[str], args: argparse.Namespace
+) -> dict[str, Server]:
+    servers: dict[str, Server] = {}
+    for loop in args.gateways_loop or LOOPS:
+        name = "gateways" if loop == LOOPS[0] else f"gateways-{loop}"
+        if name in wanted:
             port = free_port()
-            process = start_gateways(port, args.gateways_arg)
+            process = start_gateways(port, ["--loop", loop, *args.gateways_arg])
             stack.callback(process.stop)
-            urls["gateways"] = f"http://127.0.0.1:{port}/"
-        starters: dict[str, Callable[[int], Any]] = {
-            "daphne4": start_daphne4,
-            "uvicorn": start_uvicorn,
-        }
-        for name, start in starters.items():
-            if name in wanted:
-                anchor = stack.enter_context(start(free_port()))
-                urls[name] = anchor.url
-        results = alternate(urls, args)
-        report(results, "hello", ("daphne4", "uvicorn"))
+            servers[name] = Server(f"http://127.0.0.1:{port}/", [process.proc.pid])
+    starters: dict[str, Callable[[int], Any]] = {
+        "uvicorn": start_uvicorn,
+        "uvicorn-asyncio": partial(start_uvicorn, loop="asyncio"),
+        "daphne4": start_daphne4,
+    }
+    for name, start in starters.items():
+        if name in wanted:
+            anchor = stack.enter_context(start(free_port()))
+            servers[name] = Server(anchor.url, list(anchor.pids.values()))
+    return servers
+
+
+def alternate_measured(
+    servers: dict[str, Server], args: argparse.Namespace
+) -> dict[str, list[Measured]]:
+    """``args.rounds`` rounds of wrk against each server in turn."""
+    results: dict[str, list[Measured]] = {name: [] for name in servers}
+    for index in range(args.rounds):
+        for name, server in servers.items():
+            before = cpu_seconds(server.pids)
+            run = _checked(
+                server.url, wrk_run(server.url, args.connections, args.duration, args.threads)
+            )
+            done = Measured(run, cpu_seconds(server.pids) - before)
+            results[name].append(done)
+            print(
+                f"round {index + 1}  {name:<16} {run.rate:>10,.0f} req/s"
+                f"  {done.cpu_ms_per_request * 1000:>6.1f} us CPU/request",
+                flush=True,
+            )
+    return results
 
 
 def alternate(urls: dict[str, str], args: argparse.Namespace) -> dict[str, list[float]]:
-    """``args.rounds`` rounds of wrk against each server in turn: req/s per server."""
-    results: dict[str, list[float]] = {name: [] for name in urls}
-    for index in range(args.rounds):
-        for name, url in urls.items():
-            rate = wrk(url, args.duration, args.connections, args.threads)
-            results[name].append(rate)
-            print(f"round {index + 1}  {name:<9} {rate:>10,.0f} req/s", flush=True)
-    return results
+    """``args.rounds`` rounds of wrk against each URL in turn: req/s per server."""
+    servers = {name: Server(url, []) for name, url in urls.items()}
+    measured = alternate_measured(servers, args)
+    return {name: [m.run.rate for m in runs] for name, runs in measured.items()}
 
 
 def report(results: dict[str, list[float]], what: str, anchors: tuple[str, ...]) -> None:
@@ -130,6 +203,75 @@ def report(results: dict[str, list[float]], what: str, anchors: tuple[str, ...])
         for name in anchors:
             if name in medians:
                 print(f"  gateways / {name}: {medians['gateways'] / medians[name]:.2f}x")
+
+
+def _median_cpu_us(runs: list[Measured]) -> float:
+    return statistics.median(m.cpu_ms_per_request for m in runs) * 1000
+
+
+def summary(measured: dict[str, list[Measured]]) -> None:
+    print("\nmedian requests/s (wrk, hello), CPU time per request of the server:")
+    for name, runs in measured.items():
+        rates = [m.run.rate for m in runs]
+        shown = " / ".join(f"{r:,.0f}" for r in rates)
+        cpu = _median_cpu_us(runs)
+        print(f"  {name:<16} {statistics.median(rates):>10,.0f}  {cpu:>6.1f} us  ({shown})")
+    for row in ratios(measured):
+        target = f"  (target {row['target_op']} {row['target']})" if "target" in row else ""
+        print(f"  {row['name']}: {row['value']:.2f}x{target}")
+
+
+def ratios(measured: dict[str, list[Measured]]) -> list[dict[str, Any]]:
+    """Each gateways variant against each anchor, by median req/s (the target against
+    uvicorn's default install), and by CPU time per request (anchor / gateways)."""
+    rate = {name: statistics.median(m.run.rate for m in runs) for name, runs in measured.items()}
+    cpu = {name: _median_cpu_us(runs) for name, runs in measured.items()}
+    rows = []
+    for ours in (name for name in measured if name.startswith("gateways")):
+        for anchor in (name for name in ANCHORS if name in measured):
+            target = TARGET if anchor == "uvicorn" else None
+            rows.append(
+                ratio_row(f"{ours} / {anchor}", "hello", rate[ours], rate[anchor], target=target)
+            )
+            rows.append(
+                ratio_row(
+                    f"{ours} / {anchor}, CPU per request ({anchor} / {ours})",
+                    "hello cpu",
+                    cpu[anchor],
+                    cpu[ours],
+                )
+            )
+    return rows
+
+
+def payload(measured: dict[str, list[Measured]], args: argparse.Namespace) -> dict[str, Any]:
+    results = []
+    for name, runs in measured.items():
+        middle = sorted(runs, key=lambda m: m.run.rate)[len(runs) // 2]
+        results.append(
+            result_row(
+                name,
+                "hello",
+                runs=[m.run.rate for m in runs],
+                latency_ms=middle.run.latency_ms,
+                cpu_us_per_request=_median_cpu_us(runs),
+                requests=[m.run.requests for m in runs],
+                errors=[m.run.errors for m in runs if m.run.errors],
+            )
+        )
+    return {
+        "bench": "http_hello",
+        "title": "Embedded HTTP hello: gateways vs uvicorn (uvloop / asyncio), Daphne 4",
+        "unit": "req/s",
+        "higher_is_better": True,
+        "results": results,
+        "ratios": ratios(measured),
+        "notes": (
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
+            f"{args.rounds} round(s), servers in turn; latency of the median run; CPU: user + "
+            "system time of the server process per request answered."
+        ),
+    }
 
 
 if __name__ == "__main__":

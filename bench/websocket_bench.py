@@ -1,7 +1,8 @@
-"""WebSocket benchmark: gateways against Channels 4 + Daphne 4 + channels_redis, both on
-the same Redis, in one run.
+"""WebSocket benchmark: gateways against Channels 4 + Daphne 4 + channels_redis (both on
+the same Redis) and a bare ``websockets`` server (bench/ws_bare.py), in one run.
 
     .venv/bin/python bench/websocket_bench.py [--idle 10000] [--fanout 1000] [--rounds 30]
+        [--only gateways|channels4|bare ...] [--quick] [--json FILE]
 
 1. **Memory per idle connection**: ``--idle`` sockets held open on ONE interface process
    (gateways: the ``serve`` process, whose worker runs apart; Channels 4: the Daphne
@@ -13,7 +14,11 @@ the same Redis, in one run.
 
 Both stacks run the same workload (bench/websocket_bench_app.py mirrors
 bench/anchors/channels4_project/bench_c4/consumers.py): joining the group on connect,
-group_send on ``broadcast:``. The file-descriptor soft limit is raised to the hard limit.
+group_send on ``broadcast:``. The bare server sends to every socket itself: it is the
+floor, what the client process can receive, and the ratios against it say how much the
+layer and the framework add. Beside the latencies, the CPU time the server processes
+spent per broadcast (``/proc/PID/stat``) is given: a figure a busy machine disturbs less.
+The file-descriptor soft limit is raised to the hard limit.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +46,16 @@ from bench.anchors.launch import (  # noqa: E402
     start_channels4,
     start_redis,
 )
+from bench.report_json import add_report_arguments, ratio_row, result_row, write_json  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 OPEN_AT_ONCE = 50  # channels_redis fails past its 100-connection Redis pool
+#: The issue's targets (13, item 3): broadcast p99 and memory per idle socket.
+TARGET_P99_MS = 100.0
+TARGET_KIB_PER_SOCKET = 13.0
+#: Latency samples kept per stack in the JSON (bench-json.md: at most 20,000).
+MAX_SAMPLES = 20_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def raise_fd_limit() -> int:
@@ -56,6 +69,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def busy_fraction(seconds: float = 0.5) -> float:
@@ -147,7 +166,29 @@ def memory_per_socket(pid: int, url: str, count: int) -> dict[str, float]:
 # -- broadcast latency ------------------------------------------------------------------
 
 
-async def broadcast_latency(url: str, fanout: int, rounds: int) -> dict[str, float]:
+@dataclass
+class Broadcasts:
+    """What the rounds of broadcast measured: every socket's latency (seconds), the
+    slowest socket of each round, and the server processes' CPU seconds per round."""
+
+    latencies: list[float]
+    last: list[float]
+    cpu: dict[str, float]
+
+    def summary(self) -> dict[str, float]:
+        cuts = statistics.quantiles(self.latencies, n=100)
+        summary = {
+            "p50_ms": cuts[49] * 1000,
+            "p99_ms": cuts[98] * 1000,
+            "last_socket_median_ms": statistics.median(self.last) * 1000,
+        }
+        for name, seconds in self.cpu.items():
+            summary[f"cpu_ms_per_broadcast_{name}"] = seconds * 1000
+        summary["cpu_ms_per_broadcast"] = sum(self.cpu.values()) * 1000
+        return summary
+
+
+async def broadcast_latency(url: str, fanout: int, rounds: int, pids: dict[str, int]) -> Broadcasts:
     from websockets.asyncio.client import connect
 
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
@@ -160,22 +201,21 @@ async def broadcast_latency(url: str, fanout: int, rounds: int) -> dict[str, flo
     latencies: list[float] = []
     last: list[float] = []
     try:
-        for n in range(rounds + 2):  # two warm-up rounds, not counted
+        for n in range(2):  # two warm-up rounds, not counted
+            await sockets[0].send(f"broadcast:warm-up {n}")
+            await asyncio.gather(*(_arrival(ws, f"warm-up {n}") for ws in sockets))
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        for n in range(rounds):
             sent = time.perf_counter()
             await sockets[0].send(f"broadcast:{n}")
             arrived = await asyncio.gather(*(_arrival(ws, str(n)) for ws in sockets))
-            if n >= 2:
-                latencies.extend(t - sent for t in arrived)
-                last.append(max(arrived) - sent)
+            latencies.extend(t - sent for t in arrived)
+            last.append(max(arrived) - sent)
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / rounds for name, pid in pids.items()}
     finally:
         for ws in sockets:
             ws.transport.abort()
-    cuts = statistics.quantiles(latencies, n=100)
-    return {
-        "p50_ms": cuts[49] * 1000,
-        "p99_ms": cuts[98] * 1000,
-        "last_socket_median_ms": statistics.median(last) * 1000,
-    }
+    return Broadcasts(latencies, last, cpu)
 
 
 async def _arrival(ws: Any, expected: str) -> float:
@@ -188,8 +228,18 @@ async def _arrival(ws: Any, expected: str) -> float:
 # -- the stacks ---------------------------------------------------------------------------
 
 
+@dataclass
+class Served:
+    """A running stack: the process holding the sockets (whose memory is measured), the
+    URL to open sockets on, and every server process whose CPU time a broadcast costs."""
+
+    pid: int
+    url: str
+    pids: dict[str, int]
+
+
 @contextlib.contextmanager
-def gateways_stack(redis_url: str) -> Iterator[tuple[int, str]]:
+def gateways_stack(redis_url: str) -> Iterator[Served]:
     env = {"PYTHONPATH": str(ROOT / "bench")}
     app = "websocket_bench_app:routes"
     # 10,000 sockets open at once: websocket.connect must hold the burst of handshakes
@@ -202,7 +252,8 @@ def gateways_stack(redis_url: str) -> Iterator[tuple[int, str]]:
     worker = GatewaysProcess(["worker", app, *layer], env=env)
     try:
         host, port = serve.address("http")
-        yield serve.proc.pid, f"ws://{host}:{port}/bench"
+        pids = {"serve": serve.proc.pid, "worker": worker.proc.pid}
+        yield Served(serve.proc.pid, f"ws://{host}:{port}/bench", pids)
     except BaseException:
         print("serve:", serve.output[-2000:], "\nworker:", worker.output[-4000:], file=sys.stderr)
         raise
@@ -212,52 +263,155 @@ def gateways_stack(redis_url: str) -> Iterator[tuple[int, str]]:
 
 
 @contextlib.contextmanager
-def channels4_stack(redis_url: str) -> Iterator[tuple[int, str]]:
+def channels4_stack(redis_url: str) -> Iterator[Served]:
     anchor = start_channels4(free_port(), redis_url)
     try:
-        yield anchor.pids["daphne"], anchor.ws_url + "bench"
+        pid = anchor.pids["daphne"]  # Daphne runs the consumers too
+        yield Served(pid, anchor.ws_url + "bench", {"daphne": pid})
     finally:
         anchor.stop()
 
 
-STACKS = {"gateways": gateways_stack, "channels4": channels4_stack}
+@contextlib.contextmanager
+def bare_stack(redis_url: str) -> Iterator[Served]:
+    """bench/ws_bare.py: no layer (``redis_url`` is not used)."""
+    program = [sys.executable, str(ROOT / "bench" / "ws_bare.py")]
+    server = GatewaysProcess([], program=program, ready="listening on ws://")
+    try:
+        host, port = server.address("ws")
+        yield Served(server.proc.pid, f"ws://{host}:{port}/bench", {"server": server.proc.pid})
+    finally:
+        server.stop()
 
 
-def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+STACKS = {"gateways": gateways_stack, "channels4": channels4_stack, "bare": bare_stack}
+LABELS = {"gateways": "gateways", "channels4": "Channels 4", "bare": "bare websockets"}
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
     results: dict[str, dict[str, float]] = {}
+    samples: dict[str, list[float]] = {}
     with start_redis(free_port()) as redis:
         for name in args.only or list(STACKS):
             flush_redis_db(redis.url)
-            with STACKS[name](redis.url) as (pid, url):
-                result = memory_per_socket(pid, url, args.idle)
-                settle()
-                result.update(asyncio.run(broadcast_latency(url, args.fanout, args.rounds)))
+            with STACKS[name](redis.url) as served:
+                result = memory_per_socket(served.pid, served.url, args.idle)
+                settle(timeout=args.settle)
+                broadcasts = asyncio.run(
+                    broadcast_latency(served.url, args.fanout, args.rounds, served.pids)
+                )
+            result.update(broadcasts.summary())
             results[name] = result
+            samples[name] = [t * 1000 for t in broadcasts.latencies]
             print(name, {k: round(v, 2) for k, v in result.items()}, flush=True)
-    return results
+    return results, samples
+
+
+# -- report ---------------------------------------------------------------------------------
+
+COMPARED = ("kib_per_socket", "p50_ms", "p99_ms", "last_socket_median_ms", "cpu_ms_per_broadcast")
 
 
 def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     print(f"\n{args.idle} idle sockets; broadcast to {args.fanout} sockets x {args.rounds} rounds")
     print(
         f"{'stack':<10} {'opened':>7} {'KiB/socket':>10} {'open s':>7} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'last ms':>8}"
+        f"{'p99 ms':>8} {'last ms':>8} {'CPU ms':>8}"
     )
     for name, r in results.items():
         print(
             f"{name:<10} {r['sockets']:>7.0f} {r['kib_per_socket']:>10.1f} "
             f"{r['open_seconds']:>7.1f} "
-            f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['last_socket_median_ms']:>8.1f}"
+            f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['last_socket_median_ms']:>8.1f} "
+            f"{r['cpu_ms_per_broadcast']:>8.1f}"
         )
-    if {"gateways", "channels4"} <= results.keys():
-        g, c = results["gateways"], results["channels4"]
-        print("\nratios gateways / channels4 (lower is better):")
-        for key in ("kib_per_socket", "p50_ms", "p99_ms", "last_socket_median_ms"):
-            print(f"  {key:<22} {g[key] / c[key]:.2f}")
-    target = results.get("gateways", {}).get("kib_per_socket")
-    if target is not None:
-        verdict = "meets" if target <= 30 else "MISSES"
-        print(f"\ngateways {verdict} the target of 30 KB per idle socket ({target:.1f} KiB)")
+    print("(CPU ms: server processes' CPU time per broadcast; gateways: serve + worker)")
+    for other in ("channels4", "bare"):
+        if {"gateways", other} <= results.keys():
+            g, o = results["gateways"], results[other]
+            print(f"\nratios gateways / {other} (lower is better):")
+            for key in COMPARED:
+                print(f"  {key:<22} {g[key] / o[key]:.2f}")
+    gateways = results.get("gateways")
+    if gateways is not None:
+        for key, target, unit in (
+            ("p99_ms", TARGET_P99_MS, "ms broadcast p99"),
+            ("kib_per_socket", TARGET_KIB_PER_SOCKET, "KiB per idle socket"),
+        ):
+            verdict = "meets" if gateways[key] <= target else "MISSES"
+            print(f"gateways {verdict} the target of {target:g} {unit} ({gateways[key]:.1f})")
+
+
+def json_payload(
+    results: dict[str, dict[str, float]], samples: dict[str, list[float]], args: argparse.Namespace
+) -> dict[str, Any]:
+    case = f"broadcast to {args.fanout}"
+    rows = [
+        result_row(
+            name,
+            case,
+            r["p99_ms"],
+            latency_ms={"p50": r["p50_ms"], "p99": r["p99_ms"], "last": r["last_socket_median_ms"]},
+            **{k: v for k, v in r.items() if not k.endswith("_ms") or k.startswith("cpu")},
+        )
+        for name, r in results.items()
+    ]
+    return {
+        "bench": "websocket_bench",
+        "title": f"WebSocket broadcast to {args.fanout} sockets and {args.idle} idle sockets: "
+        "gateways vs Channels 4 vs a bare websockets server",
+        "unit": "ms (broadcast p99)",
+        "higher_is_better": False,
+        "results": rows,
+        "ratios": _ratios(results, case, args),
+        "distributions": {name: _thin(s) for name, s in samples.items()},
+        "notes": "extra.kib_per_socket: resident memory per idle socket of the process holding "
+        "the sockets; extra.cpu_ms_per_broadcast: CPU time of the server processes per "
+        "broadcast (gateways: serve + worker; Redis not counted). The bare websockets "
+        "server is the floor: what the client process can receive.",
+    }
+
+
+def _ratios(
+    results: dict[str, dict[str, float]], case: str, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    g = results.get("gateways")
+    if g is None:
+        return []
+    rows = [
+        ratio_row("gateways p99 / 100 ms", case, g["p99_ms"], TARGET_P99_MS, target=1.0,
+                  target_op="<="),
+        ratio_row(f"gateways KiB per idle socket / {TARGET_KIB_PER_SOCKET:g}",
+                  f"{args.idle} idle", g["kib_per_socket"], TARGET_KIB_PER_SOCKET, target=1.0,
+                  target_op="<="),
+    ]  # fmt: skip
+    for other in ("bare", "channels4"):
+        if other in results:
+            o = results[other]
+            for key in COMPARED:
+                rows.append(ratio_row(f"gateways / {LABELS[other]}: {key}", case, g[key], o[key]))
+    return rows
+
+
+def _thin(samples: list[float]) -> list[float]:
+    step = max(1, -(-len(samples) // MAX_SAMPLES))
+    return samples[::step]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--fanout", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--only", action="append", choices=list(STACKS))
+    parser.add_argument(
+        "--settle", type=float, default=180.0, help="longest wait for a quiet CPU between stages"
+    )
+    add_report_arguments(parser, quick="1,000 idle sockets, broadcast to 200 x 5 rounds")
+    args = parser.parse_args()
+    if args.quick:
+        args.idle, args.fanout, args.rounds, args.settle = 1000, 200, 5, 5.0
+    return args
 
 
 def main() -> None:
@@ -265,17 +419,15 @@ def main() -> None:
         raise_fd_limit()
         asyncio.run(hold_sockets(sys.argv[2], int(sys.argv[3])))
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--idle", type=int, default=10_000)
-    parser.add_argument("--fanout", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--only", action="append", choices=list(STACKS))
-    args = parser.parse_args()
+    args = parse_args()
     limit = raise_fd_limit()
     if limit < args.idle + 1000:
         sys.exit(f"the hard file-descriptor limit ({limit}) is too low for {args.idle} sockets")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    report(run(args), args)
+    results, samples = run(args)
+    report(results, args)
+    if args.json:
+        write_json(args.json, json_payload(results, samples, args))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ message is echoed back (text as text, bytes as bytes). Lifespan is acknowledged.
 Served by (cwd = bench/anchors, see launch.py):
     bench/.venvs/daphne4/bin/daphne -v 0 -b 127.0.0.1 -p PORT asgi_hello:app
     bench/.venvs/daphne4/bin/uvicorn asgi_hello:app --host 127.0.0.1 --port PORT \
-        --http httptools --loop asyncio --ws websockets-sansio --no-access-log --log-level warning
+        --http httptools --loop uvloop --ws websockets-sansio --no-access-log --log-level warning
 No third-party imports: it runs on any Python 3.8+.
 """
 

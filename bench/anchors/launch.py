@@ -18,6 +18,7 @@ period.
 Command line (for manual runs):
 
     python3 bench/anchors/launch.py serve daphne4 --port 8001
+    python3 bench/anchors/launch.py serve uvicorn --port 8002 [--loop asyncio]
     python3 bench/anchors/launch.py serve channels1 --port 8003 --redis-url redis://127.0.0.1:6390/0
     python3 bench/anchors/launch.py selfcheck      # start every anchor (own redis), check HTTP + WS
 """
@@ -515,10 +516,14 @@ def start_uvicorn(
     timeout: float = 30.0,
     log_dir: Path | None = None,
     http: str = "httptools",
+    loop: str = "uvloop",
 ) -> Anchor:
-    """uvicorn (httptools, asyncio loop, ws: websockets-sansio, no access log) on asgi_hello:app."""
+    """uvicorn as its default install (``uvicorn[standard]``) runs: httptools and uvloop
+    (``loop="asyncio"`` for the plain asyncio loop); ws: websockets-sansio, no access log;
+    on asgi_hello:app."""
     ensure_venvs(["daphne4"])
-    anchor = _new_anchor(f"uvicorn-{http}", host, port, log_dir)
+    label = "uvicorn" if loop == "uvloop" else f"uvicorn-{loop}"
+    anchor = _new_anchor(f"{label}-{http}", host, port, log_dir)
     anchor._spawn(
         "uvicorn",
         [
@@ -531,7 +536,7 @@ def start_uvicorn(
             "--http",
             http,
             "--loop",
-            "asyncio",
+            loop,
             "--ws",
             "websockets-sansio",
             "--no-access-log",
@@ -691,6 +696,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--flush", action="store_true", help="FLUSHDB the layer database first")
     serve.add_argument(
+        "--loop", default="uvloop", choices=["uvloop", "asyncio"], help="uvicorn's event loop"
+    )
+    serve.add_argument(
         "--certfile", type=Path, help="daphne4/hypercorn: serve TLS (with --keyfile)"
     )
     serve.add_argument("--keyfile", type=Path, help="PEM private key for --certfile")
@@ -707,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.anchor == "hypercorn":
         anchor = start_hypercorn(args.port, certfile=args.certfile, keyfile=args.keyfile)
     elif args.anchor == "uvicorn":
-        anchor = start_uvicorn(args.port)
+        anchor = start_uvicorn(args.port, loop=args.loop)
     elif args.anchor == "channels1":
         anchor = start_channels1(args.port, args.redis_url, workers=args.workers, flush=args.flush)
     elif args.anchor == "channels4":

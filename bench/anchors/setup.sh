@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the benchmark anchor virtualenvs under bench/.venvs/ (idempotent).
 #
-#   bench/.venvs/daphne4   Daphne 4 (+ Twisted http2) + uvicorn/httptools + hypercorn + Channels 4
+#   bench/.venvs/daphne4   Daphne 4 (+ Twisted http2) + uvicorn/httptools/uvloop + hypercorn + Channels 4
 #                          + channels_redis 4
 #   bench/.venvs/channels1 Channels 1.1.8 + Daphne 1.4.2 + asgi_redis 1.4.3 + Django 2.2.28
 #
@@ -63,7 +63,7 @@ is_current() {
 }
 
 D4_SMOKE='import daphne, uvicorn, httptools, websockets, channels, channels_redis, redis, django
-import h2, hypercorn
+import h2, hypercorn, uvloop
 from twisted.web.http import H2_ENABLED
 assert daphne.__version__.startswith("4."), daphne.__version__
 assert channels.__version__.startswith("4."), channels.__version__

@@ -98,9 +98,15 @@ def check(settings: Settings) -> None:
             )
 
 
+#: Pending connections the kernel queues for the default endpoint (uvicorn's default;
+#: Twisted's own, 50, overflows when a few hundred clients connect at once and leaves
+#: them waiting for SYN retransmissions).
+BACKLOG = 2048
+
+
 def endpoint_strings(options: HttpOptions) -> list[str]:
     """``--http-endpoint`` values, or one TCP endpoint from ``--http-bind``/``--http-port``."""
     if options.http_endpoint:
         return list(options.http_endpoint)
     interface = options.http_bind.replace(":", r"\:")
-    return [f"tcp:port={options.http_port}:interface={interface}"]
+    return [f"tcp:port={options.http_port}:interface={interface}:backlog={BACKLOG}"]
