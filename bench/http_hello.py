@@ -205,7 +205,11 @@ def report(results: dict[str, list[float]], what: str, anchors: tuple[str, ...])
                 print(f"  gateways / {name}: {medians['gateways'] / medians[name]:.2f}x")
 
 
-def _median_cpu_us(runs: list[Measured]) -> float:
+def median_rate(runs: list[Measured]) -> float:
+    return statistics.median(m.run.rate for m in runs)
+
+
+def median_cpu_us(runs: list[Measured]) -> float:
     return statistics.median(m.cpu_ms_per_request for m in runs) * 1000
 
 
@@ -214,7 +218,7 @@ def summary(measured: dict[str, list[Measured]]) -> None:
     for name, runs in measured.items():
         rates = [m.run.rate for m in runs]
         shown = " / ".join(f"{r:,.0f}" for r in rates)
-        cpu = _median_cpu_us(runs)
+        cpu = median_cpu_us(runs)
         print(f"  {name:<16} {statistics.median(rates):>10,.0f}  {cpu:>6.1f} us  ({shown})")
     for row in ratios(measured):
         target = f"  (target {row['target_op']} {row['target']})" if "target" in row else ""
@@ -224,8 +228,8 @@ def summary(measured: dict[str, list[Measured]]) -> None:
 def ratios(measured: dict[str, list[Measured]]) -> list[dict[str, Any]]:
     """Each gateways variant against each anchor, by median req/s (the target against
     uvicorn's default install), and by CPU time per request (anchor / gateways)."""
-    rate = {name: statistics.median(m.run.rate for m in runs) for name, runs in measured.items()}
-    cpu = {name: _median_cpu_us(runs) for name, runs in measured.items()}
+    rate = {name: median_rate(runs) for name, runs in measured.items()}
+    cpu = {name: median_cpu_us(runs) for name, runs in measured.items()}
     rows = []
     for ours in (name for name in measured if name.startswith("gateways")):
         for anchor in (name for name in ANCHORS if name in measured):
@@ -244,21 +248,23 @@ def ratios(measured: dict[str, list[Measured]]) -> list[dict[str, Any]]:
     return rows
 
 
+def measured_row(name: str, case: str, runs: list[Measured]) -> dict[str, Any]:
+    """One contender's rounds as a result row: every rate, the median round's latency,
+    the median CPU per request, the requests and errors of each round."""
+    middle = sorted(runs, key=lambda m: m.run.rate)[len(runs) // 2]
+    return result_row(
+        name,
+        case,
+        runs=[m.run.rate for m in runs],
+        latency_ms=middle.run.latency_ms,
+        cpu_us_per_request=median_cpu_us(runs),
+        requests=[m.run.requests for m in runs],
+        errors=[m.run.errors for m in runs if m.run.errors],
+    )
+
+
 def payload(measured: dict[str, list[Measured]], args: argparse.Namespace) -> dict[str, Any]:
-    results = []
-    for name, runs in measured.items():
-        middle = sorted(runs, key=lambda m: m.run.rate)[len(runs) // 2]
-        results.append(
-            result_row(
-                name,
-                "hello",
-                runs=[m.run.rate for m in runs],
-                latency_ms=middle.run.latency_ms,
-                cpu_us_per_request=_median_cpu_us(runs),
-                requests=[m.run.requests for m in runs],
-                errors=[m.run.errors for m in runs if m.run.errors],
-            )
-        )
+    results = [measured_row(name, "hello", runs) for name, runs in measured.items()]
     return {
         "bench": "http_hello",
         "title": "Embedded HTTP hello: gateways vs uvicorn (uvloop / asyncio), Daphne 4",

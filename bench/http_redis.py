@@ -23,7 +23,6 @@ worker at least 10x Channels 1, the single-channel (hello) worker at least 15x.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import urllib.request
 from contextlib import ExitStack
@@ -34,9 +33,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.anchors.launch import free_port, start_channels1, start_redis  # noqa: E402
-from bench.http_hello import Measured, Server, alternate_measured, quick, wrk_parser  # noqa: E402
+from bench.http_hello import (  # noqa: E402
+    Measured,
+    Server,
+    alternate_measured,
+    measured_row,
+    median_cpu_us,
+    median_rate,
+    quick,
+    wrk_parser,
+)
 from bench.loadgen import wrk  # noqa: E402
-from bench.report_json import ratio_row, result_row, write_json  # noqa: E402
+from bench.report_json import ratio_row, write_json  # noqa: E402
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 #: The worker's routes per ``--app``: the hello route alone, or every bundled protocol's.
@@ -93,14 +101,6 @@ def stack_name(app: str) -> str:
     return "gateways" if app == "hello" else f"gateways-{app}"
 
 
-def _median_rate(runs: list[Measured]) -> float:
-    return statistics.median(m.run.rate for m in runs)
-
-
-def _median_cpu_us(runs: list[Measured]) -> float:
-    return statistics.median(m.cpu_ms_per_request for m in runs) * 1000
-
-
 def ratios(measured: dict[str, list[Measured]], apps: list[str]) -> list[dict[str, Any]]:
     """gateways / Channels 1 per app, by median req/s (with the issue's target) and by
     CPU time per request (Channels 1 / gateways: how much less work a request costs)."""
@@ -110,14 +110,14 @@ def ratios(measured: dict[str, list[Measured]], apps: list[str]) -> list[dict[st
         ours = measured[stack_name(app)]
         name = f"{stack_name(app)} / channels1"
         rows.append(
-            ratio_row(name, app, _median_rate(ours), _median_rate(anchor), target=TARGETS[app])
+            ratio_row(name, app, median_rate(ours), median_rate(anchor), target=TARGETS[app])
         )
         rows.append(
             ratio_row(
                 f"{name}, CPU per request (channels1 / gateways)",
                 f"{app} cpu",
-                _median_cpu_us(anchor),
-                _median_cpu_us(ours),
+                median_cpu_us(anchor),
+                median_cpu_us(ours),
             )
         )
     return rows
@@ -128,7 +128,7 @@ def summary(measured: dict[str, list[Measured]], rows: list[dict[str, Any]]) -> 
     for name, runs in measured.items():
         shown = " / ".join(f"{m.run.rate:,.0f}" for m in runs)
         print(
-            f"  {name:<20} {_median_rate(runs):>10,.0f}  {_median_cpu_us(runs):>7.1f} us  ({shown})"
+            f"  {name:<20} {median_rate(runs):>10,.0f}  {median_cpu_us(runs):>7.1f} us  ({shown})"
         )
     for row in rows:
         target = f"  (target {row['target_op']} {row['target']:g}x)" if "target" in row else ""
@@ -138,20 +138,10 @@ def summary(measured: dict[str, list[Measured]], rows: list[dict[str, Any]]) -> 
 def payload(
     measured: dict[str, list[Measured]], rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> dict[str, Any]:
-    results = []
-    for name, runs in measured.items():
-        middle = sorted(runs, key=lambda m: m.run.rate)[len(runs) // 2]
-        app = next((a for a in APPS if stack_name(a) == name), "hello")
-        results.append(
-            result_row(
-                name,
-                app,
-                runs=[m.run.rate for m in runs],
-                latency_ms=middle.run.latency_ms,
-                cpu_us_per_request=_median_cpu_us(runs),
-                errors=[m.run.errors for m in runs if m.run.errors],
-            )
-        )
+    results = [
+        measured_row(name, next((a for a in APPS if stack_name(a) == name), "hello"), runs)
+        for name, runs in measured.items()
+    ]
     return {
         "bench": "http_redis",
         "title": "HTTP over Redis (interface + worker): gateways vs Channels 1",
