@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from gateways.flow import WINDOW, Flow
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.ordering import PROGRESS_KEY
-from gateways.layers.receiving import receive_forever
+from gateways.layers.receiving import receive_batches, receive_forever
 from gateways.lost import LostCallback, WorkerWatch
 
 if TYPE_CHECKING:
@@ -303,18 +303,19 @@ class Interface:
         callbacks, flows = self._callbacks, self.flows
         # Replies are taken in batches (a group_send puts one per member socket in the
         # inbox at once); each is delivered in order before the next receive.
-        async for channel, message in receive_forever(
+        async for found in receive_batches(
             self.layer, [self.prefix], name=self.name, room=_reply_batch
         ):
-            if PROGRESS_KEY in message:  # a worker caught up with a paused connection
-                if (flow := flows.get(channel)) is not None:
-                    flow.progress(message[PROGRESS_KEY])
-                continue
-            callback = callbacks.get(channel)
-            if callback is not None:
-                await self._deliver(callback, channel, message)
-            else:
-                self.log.debug("%s: reply on %s dropped (nobody waits for it)", self.name, channel)
+            for channel, message in found:
+                if PROGRESS_KEY in message:  # a worker caught up with a paused connection
+                    if (flow := flows.get(channel)) is not None:
+                        flow.progress(message[PROGRESS_KEY])
+                    continue
+                callback = callbacks.get(channel)
+                if callback is None:
+                    self.log.debug("%s: reply on %s dropped (nobody waits)", self.name, channel)
+                elif (pending := self._deliver(callback, channel, message)) is not None:
+                    await self._settle(pending, channel)
 
     async def _work_loop(self) -> None:
         """Consumed channels, taken only while a slot is free: a busy interface leaves
@@ -336,13 +337,21 @@ class Interface:
     def _room(self) -> int:
         return self.concurrency - self.handling
 
-    async def _deliver(
+    def _deliver(
         self, callback: ReplyCallback, channel: str, message: dict[str, Any]
-    ) -> None:
+    ) -> Awaitable[None] | None:
+        """Call ``callback``; what it returned to await, if anything (most act at once:
+        then no coroutine is made per reply)."""
         try:
             result = callback(message)
-            if result is not None and inspect.isawaitable(result):
-                await result
+        except Exception:
+            self.log.exception("%s: handling a message on %s failed", self.name, channel)
+            return None
+        return result if result is not None and inspect.isawaitable(result) else None
+
+    async def _settle(self, pending: Awaitable[None], channel: str) -> None:
+        try:
+            await pending
         except Exception:
             self.log.exception("%s: handling a message on %s failed", self.name, channel)
 

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from time import perf_counter
@@ -28,7 +28,7 @@ from gateways.heartbeat import beat, identity
 from gateways.layers.base import BaseChannelLayer
 from gateways.layers.errors import ChannelFull
 from gateways.layers.ordering import LAST_KEY, PROGRESS_KEY, SEQ_KEY
-from gateways.layers.receiving import receive_forever
+from gateways.layers.receiving import receive_batches
 from gateways.logguard import Throttled
 from gateways.lost import holding
 from gateways.message import Message, SyncMessage
@@ -165,7 +165,7 @@ class Worker:
     async def _receive_loop(self) -> None:
         # A slot is taken before each receive: a busy worker leaves messages to others.
         await self._slots.acquire()
-        async for channel, content in receive_forever(
+        async for found in receive_batches(
             self.layer,
             self.channels,
             name=self.name,
@@ -173,8 +173,9 @@ class Worker:
             stopping=self._stopping,
             room=self._room,  # ready messages come several per round trip when slots allow
         ):
-            self._start(channel, content)
-            await self._slots.acquire()
+            for channel, content in found:
+                self._start(channel, content)
+                await self._slots.acquire()
         self._slots.release()
 
     async def _release_loop(self) -> None:
@@ -225,7 +226,10 @@ class Worker:
         before = self._tails.get(key) if key else None
         if metrics.ON:
             metrics.RECEIVED.inc(metrics.channel_label(channel))
-        work = self._handle(channel, content, before, key, seq, released)
+        if before is None and seq is None:  # nothing to wait for nor to record: run it
+            work = self._run(channel, content)
+        else:
+            work = self._handle(channel, content, before, key, seq, released)
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         if key:
@@ -310,13 +314,16 @@ class Worker:
                 return
             await self._run(channel, content)
 
-    async def _run(self, channel: str, content: dict[str, Any]) -> None:
+    async def _run(self, channel: str, content: dict[str, Any]) -> bool:
+        """Run one message's consumer (unless it came too late). True, as :meth:`_handle`
+        returns for a message it did not park: a task may run either (see ``_ran``)."""
         message = Message(channel, content, self.layer)
         if not self._too_late(message):
             await self._handle_one(channel, message)
         # Not reached when cancelled: an unfinished durable message is delivered again.
         if self.layer.durable[channel]:
             await self._ack(channel, content)
+        return True
 
     async def _handle_one(self, channel: str, message: Message) -> None:
         content = message.content
@@ -326,7 +333,7 @@ class Worker:
             if found is None:
                 await self._unrouted(message)
             else:
-                await self._run_consumer(found[0], message, found[1])
+                await self._call_consumer(found[0], message, found[1])
             self.handled += 1
             if metrics.ON:
                 metrics.consumed(channel, perf_counter() - started, ok=True)
@@ -371,18 +378,19 @@ class Worker:
         )
         return True
 
-    async def _run_consumer(
+    def _call_consumer(
         self, consumer: Consumer, message: Message, kwargs: dict[str, str]
-    ) -> None:
+    ) -> Awaitable[Any]:
+        """What to await for ``consumer``: an async one's own coroutine (no frame of
+        ours around it), or a sync one's run in a thread."""
         is_async = self._async.get(consumer)
         if is_async is None:
             is_async = self._async[consumer] = is_async_consumer(consumer)
         if is_async:
-            await consumer(message, **kwargs)
-            return
+            return consumer(message, **kwargs)
         loop = asyncio.get_running_loop()
         call = functools.partial(consumer, SyncMessage(message, loop), **kwargs)
-        await loop.run_in_executor(self._threads, call)
+        return loop.run_in_executor(self._threads, call)
 
     async def _unrouted(self, message: Message) -> None:
         if message.channel not in self._unrouted_seen and message.channel not in self.siblings:

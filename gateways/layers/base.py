@@ -215,7 +215,7 @@ class BaseChannelLayer:
     # -- wire format -------------------------------------------------------------------
 
     def serialize(self, message: Mapping[str, Any]) -> bytes:
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):  # dict: no ABC check
             raise TypeError(f"a message must be a dict, not {type(message).__name__}")
         try:
             data = _pack(message)

@@ -42,6 +42,26 @@ async def receive_forever(
     ``channels`` may be a callable, asked again before each receive (an interface
     stops reading its work channels while it is busy or draining).
     """
+    batches = receive_batches(
+        layer, channels, name=name, timeout=timeout, stopping=stopping, room=room
+    )
+    async for found in batches:
+        for pair in found:
+            yield pair
+
+
+async def receive_batches(
+    layer: BaseChannelLayer,
+    channels: Sequence[str] | Callable[[], Sequence[str]],
+    *,
+    name: str,
+    timeout: float | None = None,
+    stopping: asyncio.Event | None = None,
+    room: Callable[[], int] | None = None,
+) -> AsyncIterator[Sequence[tuple[str, dict[str, Any]]]]:
+    """:func:`receive_forever`, one receive's messages at a time (never empty): a hot
+    loop pays the generator's step once per round trip, not once per message. Without
+    ``room`` a batch is one receive's ``(channel, message)``."""
     fixed = None if callable(channels) else list(channels)
     backoff = 0.0
     while stopping is None or not stopping.is_set():
@@ -52,9 +72,10 @@ async def receive_forever(
                 backoff = 0.0
                 log.info("%s: layer reachable again", name)
                 metrics.RECONNECTS.inc()
-            found: Sequence[tuple[str, dict[str, Any]] | tuple[None, None]]
+            found: Sequence[tuple[str, dict[str, Any]]]
             if room is None:
-                found = [await layer.receive(names, timeout)]
+                channel, message = await layer.receive(names, timeout)
+                found = [] if channel is None or message is None else [(channel, message)]
             else:
                 found = await layer.receive_many(names, max(1, room()), timeout)
         except (ConnectionError, OSError) as exc:
@@ -62,9 +83,8 @@ async def receive_forever(
             log.warning("%s: layer unreachable (%s); retrying in %.1fs", name, exc, backoff)
             await _pause(backoff, stopping)
             continue
-        for channel, message in found:
-            if channel is not None and message is not None:
-                yield channel, message
+        if found:
+            yield found
 
 
 async def _pause(seconds: float, stopping: asyncio.Event | None) -> None:
