@@ -71,7 +71,8 @@ def install_asyncio_reactor(choice: str = "auto") -> asyncio.AbstractEventLoop:
     asyncio.set_event_loop(made)
     from twisted.internet.main import installReactor
 
-    installReactor(_reactor_class()(made))
+    install: Any = installReactor  # untyped
+    install(_reactor_class()(made))
     return made
 
 
@@ -91,7 +92,8 @@ def _reactor_class() -> Any:
     class Reactor(AsyncioSelectorReactor):
         def addReader(self, reader: Any) -> None:
             known = reader in self._readers
-            super().addReader(reader)
+            base: Any = super()  # untyped
+            base.addReader(reader)
             fd = self._readers.get(reader)
             if not known and fd is not None:  # newly registered with the loop (not polled)
                 self._asyncioEventloop.add_reader(fd, self._readOrWrite, reader, True)

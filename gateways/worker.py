@@ -387,7 +387,8 @@ class Worker:
         if is_async is None:
             is_async = self._async[consumer] = is_async_consumer(consumer)
         if is_async:
-            return consumer(message, **kwargs)
+            own: Awaitable[Any] = consumer(message, **kwargs)
+            return own
         loop = asyncio.get_running_loop()
         call = functools.partial(consumer, SyncMessage(message, loop), **kwargs)
         return loop.run_in_executor(self._threads, call)
