@@ -212,6 +212,17 @@ def test_pipelined_requests_are_all_answered_before_a_refused_one(server):
     assert client.closed()
 
 
+@pytest.mark.parametrize("line", [b"GET /hello\r\n", b"PRI *\n\r\n /hello HTTP/1.1\r\n"])
+def test_a_request_line_without_a_version_gets_400_not_an_http_0_9_answer(server, line):
+    """llhttp reads ``GET /x`` with no version as HTTP/0.9 (found by the HTTP fuzzer)."""
+    client = server.connect()
+    client.send(line + b"Host: h\r\n\r\n")
+    refused = client.read()
+    assert refused.status == 400
+    assert b"HTTP version" in refused.body
+    assert client.closed()
+
+
 # -- 5. a client that half-closes ---------------------------------------------------------------
 
 

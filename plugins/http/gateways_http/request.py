@@ -88,9 +88,12 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 
 
 def check_head(version: str, headers: Headers) -> None:
-    """Refuse what llhttp lets through and RFC 9112 does not: an HTTP/1.1 request
-    without exactly one ``Host`` (3.2), and transfer codings other than one
-    ``chunked`` (a coding the server cannot undo leaves the body undecodable, 6.1)."""
+    """Refuse what llhttp lets through and RFC 9112 does not: a request line with no
+    HTTP version (llhttp reads it as HTTP/0.9: 3), an HTTP/1.1 request without exactly
+    one ``Host`` (3.2), and transfer codings other than one ``chunked`` (a coding the
+    server cannot undo leaves the body undecodable, 6.1)."""
+    if version == "0.9":
+        raise Refused(400, "a request line needs an HTTP version")
     hosts = 0
     codings: list[bytes] = []
     for name, value in headers:
