@@ -288,18 +288,29 @@ STACKS = {"gateways": gateways_stack, "channels4": channels4_stack, "bare": bare
 LABELS = {"gateways": "gateways", "channels4": "Channels 4", "bare": "bare websockets"}
 
 
+def measure(name: str, redis_url: str, args: argparse.Namespace) -> tuple[dict[str, float], Any]:
+    """One stack: idle memory, then the broadcast rounds."""
+    with STACKS[name](redis_url) as served:
+        result = memory_per_socket(served.pid, served.url, args.idle)
+        settle(timeout=args.settle)
+        broadcasts = asyncio.run(
+            broadcast_latency(served.url, args.fanout, args.rounds, served.pids)
+        )
+    return result, broadcasts
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
     results: dict[str, dict[str, float]] = {}
     samples: dict[str, list[float]] = {}
     with start_redis(free_port()) as redis:
         for name in args.only or list(STACKS):
             flush_redis_db(redis.url)
-            with STACKS[name](redis.url) as served:
-                result = memory_per_socket(served.pid, served.url, args.idle)
-                settle(timeout=args.settle)
-                broadcasts = asyncio.run(
-                    broadcast_latency(served.url, args.fanout, args.rounds, served.pids)
-                )
+            try:
+                result, broadcasts = measure(name, redis.url, args)
+            except Exception as exc:  # a stack that breaks under the load: said, others go on
+                args.failures[name] = f"{type(exc).__name__}: {exc}"
+                print(f"{name} failed: {args.failures[name]}", flush=True)
+                continue
             result.update(broadcasts.summary())
             results[name] = result
             samples[name] = [t * 1000 for t in broadcasts.latencies]
@@ -368,7 +379,8 @@ def json_payload(
         "notes": "extra.kib_per_socket: resident memory per idle socket of the process holding "
         "the sockets; extra.cpu_ms_per_broadcast: CPU time of the server processes per "
         "broadcast (gateways: serve + worker; Redis not counted). The bare websockets "
-        "server is the floor: what the client process can receive.",
+        "server is the floor: what the client process can receive."
+        + "".join(f" {name} failed: {why}." for name, why in args.failures.items()),
     }
 
 
@@ -424,6 +436,7 @@ def main() -> None:
     if limit < args.idle + 1000:
         sys.exit(f"the hard file-descriptor limit ({limit}) is too low for {args.idle} sockets")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    args.failures = {}
     results, samples = run(args)
     report(results, args)
     if args.json:
