@@ -243,8 +243,13 @@ def gateways_stack(redis_url: str) -> Iterator[Served]:
     env = {"PYTHONPATH": str(ROOT / "bench")}
     app = "websocket_bench_app:routes"
     # 10,000 sockets open at once: websocket.connect must hold the burst of handshakes
-    # (see docs/websocket.md, "Capacity"); the process inbox holds a broadcast by default.
-    layer = ["--layer", f"{redis_url}?channel_capacity=websocket.connect:100000"]
+    # (see docs/websocket.md, "Capacity"), and websocket.disconnect the burst of closes
+    # after the idle stage: a close refused leaves its socket in group "bench" (until
+    # group_expiry), and every broadcast of the next stage would go to 10,000 dead members
+    # too (Channels 4 leaves the group in-process, so it never has them). The process
+    # inbox holds a broadcast by default.
+    query = "channel_capacity=websocket.connect:100000&channel_capacity=websocket.disconnect:100000"
+    layer = ["--layer", f"{redis_url}?{query}"]
     serve = GatewaysProcess(
         ["serve", "--plugin", "http", "--plugin", "websocket", *layer, "--http-port", "0"],
         env=env,
