@@ -9,6 +9,8 @@ import socket
 import subprocess
 from email.message import EmailMessage
 
+import pytest
+
 from tests.email.helpers import auth_file
 
 APP = "email_app:routes"
@@ -57,10 +59,13 @@ def swaks(port, *args):
     return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
-def test_smtplib_mail_is_answered_by_email_through_the_relay(gateways_process, smtp_relay):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_smtplib_mail_is_answered_by_email_through_the_relay(gateways_process, smtp_relay, loop):
+    """aiosmtpd in and the relay client out, on either event loop (``--loop``)."""
     import smtplib
 
-    process = serve(gateways_process, relay=smtp_relay)
+    process = serve(gateways_process, "--loop", loop, relay=smtp_relay)
+    assert process.wait_for(r"event loop: (\w+)")[1] == loop
     host, port = process.address("smtp")
     mail = EmailMessage()
     mail["From"], mail["To"] = "Bob <bob@remote.test>", "alice@example.com"
