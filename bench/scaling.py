@@ -170,19 +170,9 @@ def gateways_embedded(
 def gateways_process(stack: ExitStack, argv: list[str]) -> Any:
     """A gateways process stopped with the sweep, which then prints its errors."""
     process = GatewaysProcess(argv, env={"PYTHONPATH": str(HERE)})
-    stack.callback(_print_errors, process)
+    stack.callback(launch.print_errors, process)
     stack.callback(process.close)
     return process
-
-
-def _print_errors(process: Any) -> None:
-    """The WARNING/ERROR lines and tracebacks a process logged (why a point failed)."""
-    marks = ("ERROR", "WARNING", "Traceback", "Error")
-    lines = [line for line in process.lines if any(m in line for m in marks)]
-    if lines:
-        name = " ".join(process.args[2:4])
-        print(f"--- {name}: {len(lines)} warning/error lines, the last 10:", file=sys.stderr)
-        print("\n".join(line[:300] for line in lines[-10:]), file=sys.stderr, flush=True)
 
 
 def gateways_redis(

@@ -10,7 +10,11 @@ the same Redis) and a bare ``websockets`` server (bench/ws_bare.py), in one run.
    divided by the number of sockets. The sockets are held by a separate client process.
 2. **Broadcast latency**: ``--fanout`` sockets all in group ``bench``; one of them sends
    ``broadcast:<n>``, a consumer group_sends it, and every socket notes when it arrives.
-   Latency = arrival - trigger send; p50/p99 over every socket of every round.
+   Latency = arrival - trigger send; p50/p99 over every socket of every round. These
+   sockets are bench/wsclient.py's lean client (one asyncio protocol each, in this
+   process), the same for every stack: the ``websockets`` client costs more per frame
+   than the servers under test, and so measured itself (the bare server's p99 was
+   about 200 ms with it).
 
 Both stacks run the same workload (bench/websocket_bench_app.py mirrors
 bench/anchors/channels4_project/bench_c4/consumers.py): joining the group on connect,
@@ -36,13 +40,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import wsclient  # noqa: E402
 from bench.anchors.launch import (  # noqa: E402
     flush_redis_db,
     free_port,
+    print_errors,
     start_channels4,
     start_redis,
 )
@@ -50,6 +57,10 @@ from bench.report_json import add_report_arguments, ratio_row, result_row, write
 from gateways.testing import GatewaysProcess  # noqa: E402
 
 OPEN_AT_ONCE = 50  # channels_redis fails past its 100-connection Redis pool
+#: What a socket sends to have ``<n>`` broadcast (websocket_bench_app.py, the anchors).
+PREFIX = "broadcast:"
+WARM_UP = 2  # broadcast rounds before the measured ones
+ROUND_TIMEOUT = 60.0
 #: The issue's targets (13, item 3): broadcast p99 and memory per idle socket.
 TARGET_P99_MS = 100.0
 TARGET_KIB_PER_SOCKET = 13.0
@@ -189,40 +200,28 @@ class Broadcasts:
 
 
 async def broadcast_latency(url: str, fanout: int, rounds: int, pids: dict[str, int]) -> Broadcasts:
-    from websockets.asyncio.client import connect
-
-    gate = asyncio.Semaphore(OPEN_AT_ONCE)
-
-    async def one() -> Any:
-        async with gate:
-            return await connect(url, open_timeout=60, ping_interval=None)
-
-    sockets = await asyncio.gather(*(one() for _ in range(fanout)))
+    """``fanout`` lean client sockets (bench/wsclient.py, in this process): the
+    ``websockets`` client would cost more per frame than the servers under test."""
+    where = urlsplit(url)
+    host, port = where.hostname or "127.0.0.1", where.port or 80
+    sockets, errors = await wsclient.open_sockets(host, port, where.path, fanout)
     latencies: list[float] = []
     last: list[float] = []
     try:
-        for n in range(2):  # two warm-up rounds, not counted
-            await sockets[0].send(f"broadcast:warm-up {n}")
-            await asyncio.gather(*(_arrival(ws, f"warm-up {n}") for ws in sockets))
+        if errors:
+            raise ConnectionError(f"{len(errors)} of {fanout} sockets did not open: {errors[0]}")
+        rounds_of = wsclient.Fanout(sockets)
+        for n in range(WARM_UP):  # not counted
+            await rounds_of.round(PREFIX, n, ROUND_TIMEOUT)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        for n in range(rounds):
-            sent = time.perf_counter()
-            await sockets[0].send(f"broadcast:{n}")
-            arrived = await asyncio.gather(*(_arrival(ws, str(n)) for ws in sockets))
-            latencies.extend(t - sent for t in arrived)
-            last.append(max(arrived) - sent)
+        for n in range(WARM_UP, WARM_UP + rounds):
+            arrived = await rounds_of.round(PREFIX, n, ROUND_TIMEOUT)
+            latencies.extend(arrived)
+            last.append(max(arrived))
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / rounds for name, pid in pids.items()}
     finally:
-        for ws in sockets:
-            ws.transport.abort()
+        wsclient.close_all(sockets)
     return Broadcasts(latencies, last, cpu)
-
-
-async def _arrival(ws: Any, expected: str) -> float:
-    while True:
-        text = await asyncio.wait_for(ws.recv(), 60)
-        if text == expected:
-            return time.perf_counter()
 
 
 # -- the stacks ---------------------------------------------------------------------------
@@ -244,10 +243,11 @@ def gateways_stack(redis_url: str) -> Iterator[Served]:
     app = "websocket_bench_app:routes"
     # 10,000 sockets open at once: websocket.connect must hold the burst of handshakes
     # (see docs/websocket.md, "Capacity"), and websocket.disconnect the burst of closes
-    # after the idle stage: a close refused leaves its socket in group "bench" (until
-    # group_expiry), and every broadcast of the next stage would go to 10,000 dead members
-    # too (Channels 4 leaves the group in-process, so it never has them). The process
-    # inbox holds a broadcast by default.
+    # after the idle stage, so each close runs its consumer (group_discard) as Channels 4
+    # leaves its group in-process. A close dropped instead leaves its socket in group
+    # "bench" until the first broadcast reaches it (the interface then takes it out):
+    # that first broadcast would go to 10,000 dead members as well as to the 1,000 live
+    # ones, past the process inbox's 10,000 (which holds a broadcast by default).
     query = "channel_capacity=websocket.connect:100000&channel_capacity=websocket.disconnect:100000"
     layer = ["--layer", f"{redis_url}?{query}"]
     serve = GatewaysProcess(
@@ -265,6 +265,8 @@ def gateways_stack(redis_url: str) -> Iterator[Served]:
     finally:
         worker.stop()
         serve.stop()
+        print_errors(serve)  # refused handshakes say why here
+        print_errors(worker)
 
 
 @contextlib.contextmanager

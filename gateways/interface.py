@@ -31,6 +31,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from gateways.dead_members import DeadMembers
 from gateways.flow import WINDOW, Flow
 from gateways.layers.errors import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.ordering import PROGRESS_KEY
@@ -93,8 +94,8 @@ class Interface:
         self._persistent: set[str] = set()
         self._lost: dict[str, LostCallback] = {}
         self._counter = itertools.count(1)
-        self._work: set[asyncio.Task[Any]] = set()
-        self._daemons: set[asyncio.Task[Any]] = set()
+        self._work: set[asyncio.Future[Any]] = set()
+        self._daemons: set[asyncio.Future[Any]] = set()
         #: Messages of consumed channels being handled now.
         self.handling = 0
         self._work_loop_task: asyncio.Task[None] | None = None
@@ -237,19 +238,27 @@ class Interface:
         """Run short-lived work; a drain lets it finish until the grace period ends."""
         return self._supervise(work, name, self._work)
 
+    def watch(self, pending: asyncio.Future[T]) -> asyncio.Future[T]:
+        """Count work begun without a task (a send from
+        :meth:`~gateways.layers.base.BaseChannelLayer.send_soon`) as :meth:`spawn`'s:
+        a drain lets it finish until the grace period ends."""
+        self._work.add(pending)
+        pending.add_done_callback(self._work.discard)
+        return pending
+
     def daemon(self, service: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
         """Run a service for the interface's life; cancelled when the interface stops."""
         return self._supervise(service, name, self._daemons)
 
     def _supervise(
-        self, coro: Coroutine[Any, Any, T], name: str | None, into: set[asyncio.Task[Any]]
+        self, coro: Coroutine[Any, Any, T], name: str | None, into: set[asyncio.Future[Any]]
     ) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         into.add(task)
         task.add_done_callback(lambda done: self._task_done(done, into))
         return task
 
-    def _task_done(self, task: asyncio.Task[Any], into: set[asyncio.Task[Any]]) -> None:
+    def _task_done(self, task: asyncio.Task[Any], into: set[asyncio.Future[Any]]) -> None:
         into.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.log.error(
@@ -301,6 +310,7 @@ class Interface:
     async def _reply_loop(self) -> None:
         """Every reply channel handed out, in one loop that nothing else holds up."""
         callbacks, flows = self._callbacks, self.flows
+        dead = DeadMembers(self.layer, self.spawn, self.log, self.name)
         # Replies are taken in batches (a group_send puts one per member socket in the
         # inbox at once); each is delivered in order before the next receive.
         async for found in receive_batches(
@@ -312,8 +322,8 @@ class Interface:
                         flow.progress(message[PROGRESS_KEY])
                     continue
                 callback = callbacks.get(channel)
-                if callback is None:
-                    self.log.debug("%s: reply on %s dropped (nobody waits)", self.name, channel)
+                if callback is None:  # a dead channel: a group's message takes it out
+                    dead.dropped(channel, message)
                 elif (pending := self._deliver(callback, channel, message)) is not None:
                     await self._settle(pending, channel)
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from time import perf_counter
-from typing import Any, NamedTuple
+from typing import Any
 
 from gateways import lifespan, metrics
 from gateways.health import wait_for_layer
@@ -38,11 +38,35 @@ from gateways.routing import Consumer, Routing
 log = logging.getLogger("gateways.worker")
 
 
-class _Tail(NamedTuple):
-    """The last message of a ``reply_channel`` this worker started, and its number."""
+#: The last message of a ``reply_channel`` this worker started (its task), and its
+#: number: a plain tuple, made once per message.
+_Tail = tuple[asyncio.Task[bool], int | None]
 
-    task: asyncio.Task[bool]
-    seq: int | None
+
+class _Slots:
+    """The worker's free slots: an :class:`asyncio.Semaphore` for its one taker (the
+    receive loop), which takes a free slot without a coroutine (one per message)."""
+
+    __slots__ = ("_waiter", "free")
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def take(self) -> None:
+        while self.free <= 0:
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        self.free -= 1
+
+    def give(self) -> None:
+        self.free += 1
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def _ran(task: asyncio.Task[bool]) -> bool:
@@ -94,9 +118,13 @@ class Worker:
         )
         self.channels = sorted({*self.channels, *self.siblings})
         self.concurrency = concurrency
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = _Slots(concurrency)
+        self._loop: asyncio.AbstractEventLoop  # the running one, once served
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Messages in flight: each task, with the ``reply_channel`` it holds (or None).
+        self._tasks: dict[asyncio.Task[Any], str | None] = {}
+        #: Those of them that took no slot (released group messages).
+        self._slotless: set[asyncio.Task[Any]] = set()
         self._tails: dict[str, _Tail] = {}
         self._unrouted_seen: set[str] = set()
         self._async: dict[Any, bool] = {}
@@ -123,7 +151,7 @@ class Worker:
     async def _serve(self, grace: float) -> None:
         if await wait_for_layer(self.layer, self.name, self._stopping):  # ready: it answers
             log.info("%s ready, receiving on %s", self.name, ", ".join(self.channels))
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         releaser = loop.create_task(self._release_loop())
         beating = loop.create_task(beat(self.layer, "worker", self.record, self._stopping))
         try:
@@ -164,7 +192,8 @@ class Worker:
 
     async def _receive_loop(self) -> None:
         # A slot is taken before each receive: a busy worker leaves messages to others.
-        await self._slots.acquire()
+        slots = self._slots
+        await slots.take()
         async for found in receive_batches(
             self.layer,
             self.channels,
@@ -175,8 +204,11 @@ class Worker:
         ):
             for channel, content in found:
                 self._start(channel, content)
-                await self._slots.acquire()
-        self._slots.release()
+                if slots.free > 0:
+                    slots.free -= 1
+                else:
+                    await slots.take()
+        slots.give()
 
     async def _release_loop(self) -> None:
         """Run the parked group messages whose predecessor's worker died (the layer
@@ -230,18 +262,22 @@ class Worker:
             work = self._run(channel, content)
         else:
             work = self._handle(channel, content, before, key, seq, released)
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
+        task = self._loop.create_task(work)
+        self._tasks[task] = key
         if key:
-            self._tails[key] = _Tail(task, seq)
-        task.add_done_callback(functools.partial(self._finished, key, not released))
+            self._tails[key] = (task, seq)
+        if released:
+            self._slotless.add(task)
+        task.add_done_callback(self._finished)
 
-    def _finished(self, key: str | None, took_slot: bool, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if took_slot:
-            self._slots.release()
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        key = self._tasks.pop(task, None)
+        if self._slotless and task in self._slotless:
+            self._slotless.discard(task)
+        else:
+            self._slots.give()
         tail = self._tails.get(key) if key else None
-        if tail is not None and tail.task is task:
+        if tail is not None and tail[0] is task:
             del self._tails[key]  # type: ignore[arg-type]
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: message handling crashed", self.name, exc_info=task.exception())
@@ -273,11 +309,11 @@ class Worker:
     ) -> bool:
         """Handle a message; True when it ran (False: parked for its group)."""
         if before is not None:
-            await asyncio.wait([before.task])
+            await asyncio.wait([before[0]])
         if key is None or seq is None:
             await self._run(channel, content)
             return True
-        ran_before = before is not None and before.seq == seq - 1 and _ran(before.task)
+        ran_before = before is not None and before[1] == seq - 1 and _ran(before[0])
         if (
             seq > 0
             and not (released or ran_before)
@@ -319,30 +355,31 @@ class Worker:
         returns for a message it did not park: a task may run either (see ``_ran``)."""
         message = Message(channel, content, self.layer)
         if not self._too_late(message):
-            await self._handle_one(channel, message)
+            started = perf_counter()
+            try:
+                found = self.routing.match(channel, content)
+                if found is None:
+                    await self._unrouted(message)
+                else:
+                    await self._call_consumer(found[0], message, found[1])
+                self.handled += 1
+                if metrics.ON:
+                    metrics.consumed(channel, perf_counter() - started, ok=True)
+            except Exception as exc:
+                await self._failed(message, exc, started)
         # Not reached when cancelled: an unfinished durable message is delivered again.
         if self.layer.durable[channel]:
             await self._ack(channel, content)
         return True
 
-    async def _handle_one(self, channel: str, message: Message) -> None:
-        content = message.content
-        started = perf_counter()
-        try:
-            found = self.routing.match(channel, content)
-            if found is None:
-                await self._unrouted(message)
-            else:
-                await self._call_consumer(found[0], message, found[1])
-            self.handled += 1
-            if metrics.ON:
-                metrics.consumed(channel, perf_counter() - started, ok=True)
-        except Exception as exc:
-            self.failed += 1
-            if metrics.ON:
-                metrics.consumed(channel, perf_counter() - started, ok=False)
-            log.exception("consumer failed on %s (%r)", channel, message)
-            await self._call_hook(channel, "gateways_consumer_failed", message=message, error=exc)
+    async def _failed(self, message: Message, error: Exception, started: float) -> None:
+        """The consumer raised: count and log it, and tell its plugin's hook."""
+        channel = message.channel
+        self.failed += 1
+        if metrics.ON:
+            metrics.consumed(channel, perf_counter() - started, ok=False)
+        log.error("consumer failed on %s (%r)", channel, message, exc_info=error)
+        await self._call_hook(channel, "gateways_consumer_failed", message=message, error=error)
 
     async def _ack(self, channel: str, content: dict[str, Any]) -> None:
         try:

@@ -39,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +74,17 @@ class AnchorError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def print_errors(process: Any) -> None:
+    """The WARNING/ERROR lines and tracebacks a gateways process logged (why a
+    benchmark point failed, or what it refused), to stderr."""
+    marks = ("ERROR", "WARNING", "Traceback", "Error")
+    lines = [line for line in process.lines if any(m in line for m in marks)]
+    if lines:
+        name = " ".join(process.args[2:4])
+        print(f"--- {name}: {len(lines)} warning/error lines, the last 10:", file=sys.stderr)
+        print("\n".join(line[:300] for line in lines[-10:]), file=sys.stderr, flush=True)
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:

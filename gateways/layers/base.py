@@ -26,8 +26,10 @@ from gateways.layers.observing import ChannelFigures, Heartbeats
 from gateways.layers.ordering import OrderBook
 
 __all__ = [
+    "GROUP_KEY",
     "BaseChannelLayer",
     "ChannelFull",
+    "GroupMessage",
     "MessageTooLarge",
     "durable_matcher",
     "validate_channel_name",
@@ -42,6 +44,30 @@ _CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+(![a-zA-Z\d\-_.]*)?$")
 _GROUP_NAME = re.compile(r"^[a-zA-Z\d\-_.]+$")
 
 Message = dict[str, Any]
+
+#: The reserved key :meth:`BaseChannelLayer.group_send` marks the message it fans out
+#: with: the group's name, added once before the one serialization every member shares,
+#: and taken out again when a member's copy is read (:class:`GroupMessage`). It tells
+#: an interface which group a reply channel nobody waits on any more should leave
+#: (see gateways.dead_members).
+GROUP_KEY = "__group__"
+
+
+class GroupMessage(dict[str, Any]):
+    """A message that reached its channel through ``group_send``: equal to the message
+    sent (the :data:`GROUP_KEY` mark is out), with the group's name in ``group``."""
+
+    __slots__ = ("group",)
+
+    group: str
+
+
+def _from_group(message: Message) -> GroupMessage:
+    group = message.pop(GROUP_KEY)
+    found = GroupMessage(message)
+    found.group = group
+    return found
+
 
 #: One msgpack ``Packer`` per thread: ``msgpack.packb`` makes (and allocates the buffer
 #: of) a new one for every message. A packer empties itself after each message, and
@@ -76,8 +102,11 @@ def _check_name(kind: str, name: object, pattern: re.Pattern[str], hint: str) ->
 
 
 #: Channel names found valid, for the names a process uses over and over (``http.request``,
-#: its ``prefix!`` inbox): checked once. One-off ``prefix!suffix`` names are not kept.
-_valid_names: set[tuple[str, bool]] = set()
+#: its ``prefix!`` inbox): checked once (those to send to, those to receive on). One-off
+#: ``prefix!suffix`` names are not kept, but their ``prefix!`` is: a reply channel of a
+#: known prefix with a plain suffix (letters and digits, as reply channels have) is valid.
+_valid_names: tuple[set[str], set[str]] = (set(), set())
+_valid_prefixes: set[str] = set()
 _VALID_NAMES_KEPT = 4096
 
 
@@ -86,12 +115,22 @@ def validate_channel_name(name: object, *, receive: bool = False) -> str:
 
     Only a receiver may name a bare ``prefix!`` (every channel of that process prefix).
     """
-    if type(name) is str and (name, receive) in _valid_names:
-        return name
+    if type(name) is str:
+        if name in _valid_names[receive]:
+            return name
+        bang = name.find("!")
+        if bang > 0 and len(name) < MAX_NAME_LENGTH and name[: bang + 1] in _valid_prefixes:
+            suffix = name[bang + 1 :]
+            if suffix.isascii() and suffix.isalnum():
+                return name
     checked = _validate_channel_name(name, receive)
     bang = checked.find("!")
-    if (bang < 0 or bang == len(checked) - 1) and len(_valid_names) < _VALID_NAMES_KEPT:
-        _valid_names.add((checked, receive))
+    if bang < 0 or bang == len(checked) - 1:
+        known = _valid_names[receive]
+        if len(known) < _VALID_NAMES_KEPT:
+            known.add(checked)
+    elif len(_valid_prefixes) < _VALID_NAMES_KEPT:
+        _valid_prefixes.add(checked[: bang + 1])
     return checked
 
 
@@ -136,6 +175,17 @@ class GlobTable:
 
 def _count_refusal(channel: str, error: Exception) -> None:
     metrics.refused(channel, "channel_full" if isinstance(error, ChannelFull) else "too_large")
+
+
+def _count_send(channel: str, sent: asyncio.Future[None]) -> None:
+    """Count a send begun with ``send_soon`` once it settles, as ``send`` counts."""
+    if sent.cancelled():
+        return
+    error = sent.exception()
+    if isinstance(error, ChannelFull | MessageTooLarge):
+        _count_refusal(channel, error)
+    elif error is None and metrics.ON:
+        metrics.SENT.inc(metrics.channel_label(channel))
 
 
 def durable_matcher(globs: Iterable[str]) -> GlobTable:
@@ -192,6 +242,7 @@ class BaseChannelLayer:
         cls = type(self)
         base = BaseChannelLayer
         self._sends_now = cls._send_now is not base._send_now and cls.send is base.send
+        self._sends_soon = cls._send_soon is not base._send_soon and cls.send is base.send
 
     def declare_durable(self, globs: Iterable[str]) -> None:
         """Make more channels durable: those plugins declare with ``ChannelSpec(durable=True)``
@@ -232,6 +283,8 @@ class BaseChannelLayer:
 
     def deserialize(self, data: bytes) -> Message:
         message: Message = msgpack.unpackb(data, raw=False)
+        if GROUP_KEY in message:  # one lookup: any other message pays nothing more
+            return _from_group(message)
         return message
 
     # -- public API --------------------------------------------------------------------
@@ -239,7 +292,11 @@ class BaseChannelLayer:
     async def send(self, channel: str, message: Mapping[str, Any]) -> None:
         validate_channel_name(channel)
         try:
-            await self._send(channel, self.serialize(message))
+            data = self.serialize(message)
+            if self._sends_soon and (sent := self._send_soon(channel, data)) is not None:
+                await sent  # begun at once: no coroutine of the layer's own
+            else:
+                await self._send(channel, data)
         except (ChannelFull, MessageTooLarge) as exc:
             _count_refusal(channel, exc)
             raise
@@ -261,6 +318,23 @@ class BaseChannelLayer:
         if metrics.ON:
             metrics.SENT.inc(metrics.channel_label(channel))
         return True
+
+    def send_soon(self, channel: str, message: Mapping[str, Any]) -> asyncio.Future[None] | None:
+        """:meth:`send` begun at once, where the layer can, without a coroutine: a future
+        with the outcome :meth:`send` would have (a bad name or message raises here and
+        now). None: nothing was done; ``await send()`` instead. For hot paths that settle
+        a send in a callback (one per HTTP request) rather than a task each."""
+        if not self._sends_soon:
+            return None
+        validate_channel_name(channel)
+        try:
+            sent = self._send_soon(channel, self.serialize(message))
+        except MessageTooLarge as exc:
+            _count_refusal(channel, exc)
+            raise
+        if sent is not None:
+            sent.add_done_callback(lambda done: _count_send(channel, done))
+        return sent
 
     async def receive(
         self, channels: Iterable[str], timeout: float | None = None
@@ -315,7 +389,12 @@ class BaseChannelLayer:
         await self._group_discard(validate_group_name(group), validate_channel_name(channel))
 
     async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
-        await self._group_send(validate_group_name(group), self.serialize(message))
+        """Send ``message`` to every member of ``group``, marked with the group's name
+        (:data:`GROUP_KEY`, out again when a member reads it): serialized once for all."""
+        validate_group_name(group)
+        if isinstance(message, Mapping):  # anything else: serialize() says what is wrong
+            message = {**message, GROUP_KEY: group}
+        await self._group_send(group, self.serialize(message))
 
     async def ack(self, channel: str, message: Message) -> None:
         """Confirm a durable message was handled; layers without durability ignore it."""
@@ -432,6 +511,12 @@ class BaseChannelLayer:
     def _send_now(self, channel: str, data: bytes) -> None:
         """:meth:`_send` without waiting, for a layer that can (see :meth:`send_now`);
         left as is, ``send_now`` answers False."""
+        raise NotImplementedError
+
+    def _send_soon(self, channel: str, data: bytes) -> asyncio.Future[None] | None:
+        """:meth:`_send` begun at once, for a layer that can (see :meth:`send_soon`); it
+        may still answer None for a send it cannot begin here. Left as is,
+        ``send_soon`` answers None."""
         raise NotImplementedError
 
     async def _receive(

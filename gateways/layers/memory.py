@@ -38,10 +38,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._capacities: dict[str, int] = {}
 
     async def _send(self, channel: str, data: bytes) -> None:
-        self._put(channel, data, time.monotonic())
-
-    def _send_now(self, channel: str, data: bytes) -> None:
-        self._put(channel, data, time.monotonic())
+        self._put(channel, data)
 
     async def receive_many(
         self, channels: Iterable[str], limit: int, timeout: float | None = None
@@ -58,18 +55,22 @@ class InMemoryChannelLayer(BaseChannelLayer):
         queue = self._queues.get(real_channel(channel))
         now = time.monotonic()
         while queue and len(found) < limit:
-            self._prune(queue, now)
+            if queue[0][0] <= now:
+                self._prune(queue, now)
             if queue:
                 _, name, data = queue.popleft()
                 found.append((name, self.deserialize(data)))
         return found
 
-    def _put(self, channel: str, data: bytes, now: float) -> None:
-        key = real_channel(channel)
+    def _put(self, channel: str, data: bytes, now: float | None = None) -> None:
+        if now is None:
+            now = time.monotonic()
+        bang = channel.find("!")  # real_channel(channel), without a call on the hot path
+        key = channel if bang < 0 else channel[: bang + 1]
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = deque()
-        else:
+        elif queue and queue[0][0] <= now:
             self._prune(queue, now)
         capacity = self._capacities.get(key)
         if capacity is None:
@@ -79,7 +80,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
         if len(queue) >= capacity:
             raise ChannelFull(f"channel {channel!r} is full ({len(queue)} messages)")
         queue.append((now + self.expiry, channel, data))
-        self._wake(key)
+        if self._waiters.get(key):
+            self._wake(key)
+
+    #: :meth:`_send` without waiting (see ``send_now``): it never waits anyway.
+    _send_now = _put
 
     async def _receive(
         self, channels: list[str], timeout: float | None

@@ -51,6 +51,10 @@ class RecordingLayer:
         """Never at once: every send goes through :meth:`send`, to be recorded."""
         return False
 
+    def send_soon(self, channel: str, message: Mapping[str, Any]) -> None:
+        """Never begun here either: every send goes through :meth:`send`."""
+        return None
+
     async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
         """Send to the group, then record what its members get."""
         await self._layer.group_send(group, message)

@@ -122,6 +122,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         self._buffers: dict[str, deque[bytes]] = {}
         self._routes: dict[str, Route] = {}
         self._plans: dict[tuple[str, ...], Plan] = {}
+        self._resends: set[asyncio.Future[None]] = set()  # sends going the long way
 
     def __repr__(self) -> str:
         return f"<RedisChannelLayer {', '.join(s.name for s in self.topology.opened())}>"
@@ -227,6 +228,39 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         if not queued:
             raise ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")
         shard.learn_clock(queued)
+
+    def _send_soon(self, channel: str, data: bytes) -> asyncio.Future[None] | None:
+        """The plain-channel case of :meth:`_send`, begun at once on an open connection
+        and settled as its reply is read: no coroutines on a hot path (one per HTTP
+        request, one per reply)."""
+        route = self._route(real_channel(channel))
+        if route.durable or self.topology.stale:
+            return None
+        shard = self.topology.shard_of(route.key)
+
+        def settle(sent: asyncio.Future[None], queued: Any) -> None:
+            if sent.done():  # its caller gave up on it
+                return
+            if isinstance(queued, BaseException):
+                failure = shard.failure(queued)
+                if failure is None:  # it never ran: the long way (loads the script, follows)
+                    self._send_again(sent, channel, data)
+                else:
+                    sent.set_exception(failure)
+            elif queued:
+                shard.learn_clock(queued)
+                sent.set_result(None)
+            else:
+                full = f"channel {channel!r} is full ({route.capacity} messages)"
+                sent.set_exception(ChannelFull(full))
+
+        return shard.call_soon(route.send + bulk(entries.tail(channel, data)), settle)
+
+    def _send_again(self, sent: asyncio.Future[None], channel: str, data: bytes) -> None:
+        again = asyncio.ensure_future(self._send(channel, data))
+        self._resends.add(again)
+        again.add_done_callback(self._resends.discard)
+        again.add_done_callback(lambda done: _pass_on(done, sent))
 
     # -- receive -------------------------------------------------------------------------
 
@@ -611,3 +645,15 @@ def _multi_fernet(keys: Iterable[str]) -> Any:
     return MultiFernet(
         [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
     )
+
+
+def _pass_on(source: asyncio.Future[None], target: asyncio.Future[None]) -> None:
+    """Give ``target`` the outcome of ``source`` (unless its caller gave up on it)."""
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(None)

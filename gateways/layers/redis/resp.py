@@ -31,6 +31,9 @@ from gateways.layers.redis._compat import UrlSettings, read_url, reply_error, tl
 
 Arg = bytes | str | int
 Orphan = Callable[[Any], None]
+#: Gives a command's future its outcome from the reply (or the error: an exception
+#: instance), at once as the reply is read: no callback hop through the loop.
+Settle = Callable[[asyncio.Future[Any], Any], None]
 _NEVER = float("inf")
 
 
@@ -60,6 +63,9 @@ class Endpoint(UrlSettings):
         return cls(name=name, **vars(read_url(url)))
 
 
+_Pending = tuple[asyncio.Future[Any], float, Orphan | None, Settle | None]
+
+
 class RespConnection(asyncio.Protocol):
     def __init__(self, name: str, timeout: float | None, coalesce: bool = False) -> None:
         self.name = name
@@ -72,8 +78,8 @@ class RespConnection(asyncio.Protocol):
         self.client_id: int | None = None
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader()
-        # (future, deadline, orphan) per command sent, oldest first
-        self._pending: deque[tuple[asyncio.Future[Any], float, Orphan | None]] = deque()
+        # (future, deadline, orphan, settle) per command sent, oldest first
+        self._pending: deque[_Pending] = deque()
         self._transport: asyncio.Transport | None = None
         self._lost: Exception | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -104,12 +110,16 @@ class RespConnection(asyncio.Protocol):
         if not self._pending:
             self.abort(RedisConnectionError(f"redis {self.name}: a reply nobody asked for"))
             return
-        future, _, orphan = self._pending.popleft()
+        future, _, orphan, settle = self._pending.popleft()
+        if isinstance(reply, hiredis.ReplyError):
+            reply = reply_error(str(reply))
         if future.done():  # its caller is gone
-            if orphan is not None and not isinstance(reply, hiredis.ReplyError):
+            if orphan is not None and not isinstance(reply, Exception):
                 orphan(reply)
-        elif isinstance(reply, hiredis.ReplyError):
-            future.set_exception(reply_error(str(reply)))
+        elif settle is not None:
+            settle(future, reply)
+        elif isinstance(reply, Exception):
+            future.set_exception(reply)
         else:
             future.set_result(reply)
         if not self._pending:
@@ -126,9 +136,15 @@ class RespConnection(asyncio.Protocol):
         return bool(self._pending)
 
     def call(
-        self, packed: bytes, *, timeout: float | None = None, orphan: Orphan | None = None
+        self,
+        packed: bytes,
+        *,
+        timeout: float | None = None,
+        orphan: Orphan | None = None,
+        settle: Settle | None = None,
     ) -> asyncio.Future[Any]:
-        """Send one packed command; the future gets its reply (or error)."""
+        """Send one packed command; the future gets its reply (or error), or what
+        ``settle`` makes of them."""
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
@@ -142,7 +158,7 @@ class RespConnection(asyncio.Protocol):
             loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
-        self._pending.append((future, deadline, orphan))
+        self._pending.append((future, deadline, orphan, settle))
         if deadline != _NEVER and (self._timer is None or deadline < self._timer.when()):
             if self._timer is not None:
                 self._timer.cancel()
@@ -178,7 +194,7 @@ class RespConnection(asyncio.Protocol):
         self._timer = None
         if not self._pending:
             return
-        deadline = min(deadline for _, deadline, _ in self._pending)
+        deadline = min(pending[1] for pending in self._pending)
         if deadline <= self._loop.time():
             self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
         elif deadline != _NEVER:
@@ -191,8 +207,10 @@ class RespConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         while self._pending:
-            future, _, _ = self._pending.popleft()
-            if not future.done():
+            future, _, _, settle = self._pending.popleft()
+            if settle is not None:
+                settle(future, error)
+            elif not future.done():
                 future.set_exception(error)
         self._wake_drained()
 

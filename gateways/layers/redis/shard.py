@@ -40,7 +40,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateways.layers.errors import LayerUnavailable
 from gateways.layers.redis import scripts
 from gateways.layers.redis.entries import HEAD
-from gateways.layers.redis.resp import Arg, Endpoint, Orphan, RespConnection, bulk, connect, pack
+from gateways.layers.redis.resp import (
+    Arg,
+    Endpoint,
+    Orphan,
+    RespConnection,
+    Settle,
+    bulk,
+    connect,
+    pack,
+)
 from gateways.layers.redis.settings import ShardAddress
 
 log = logging.getLogger("gateways.layers.redis")
@@ -108,6 +117,8 @@ _UNAVAILABLE = (
     OSError,
     *_REDIRECTED,
 )
+#: A command that failed without running: it can be sent again the long way.
+_NOT_RUN = (NoScriptError, *_REDIRECTED)
 #: Replies that say this connection talks to the wrong server: it is dropped.
 _WRONG_SERVER = (ReadOnlyError, BusyLoadingError)
 
@@ -243,6 +254,26 @@ class Shard:
         expiries are read on it, so machines with skewed clocks still agree."""
         seconds, micros = await conn.call(pack(b"TIME"))
         self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
+
+    def call_soon(self, packed: bytes, settle: Settle) -> asyncio.Future[Any] | None:
+        """One packed command on the shared connection, begun at once: its future, which
+        ``settle`` resolves from the reply (or the error) as it is read; None when the
+        connection must first be opened or looked for (then use the coroutines)."""
+        conn = self._command
+        if conn is None or not conn.open or self._recheck:
+            return None
+        return conn.call(packed, settle=settle)
+
+    def failure(self, exc: BaseException) -> BaseException | None:
+        """What a command begun with :meth:`call_soon` raises for ``exc``: the server not
+        there is :class:`LayerUnavailable` (as from the coroutines); None when the
+        command never ran and should go the long way (a script not loaded yet, a
+        cluster redirection)."""
+        if isinstance(exc, _NOT_RUN):
+            return None
+        if isinstance(exc, _UNAVAILABLE):
+            return self._unreachable(exc)
+        return exc
 
     async def call(
         self, *args: Arg, packed: bytes | None = None, orphan: Orphan | None = None

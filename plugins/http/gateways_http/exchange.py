@@ -12,6 +12,7 @@ from gateways.plugin import Throttled, printable
 from gateways_http.body import BodyPump
 from gateways_http.request import decode_path, header_value, pass_headers, split_target
 from gateways_http.response import (
+    FRAMING,
     LAST_CHUNK,
     NO_BODY_STATUS,
     BadResponse,
@@ -20,7 +21,6 @@ from gateways_http.response import (
     check_status,
     chunk,
     date_header,
-    is_framing,
     simple_response,
     status_line,
 )
@@ -173,7 +173,7 @@ class Exchange:
         lines = [status_line(status)]
         has_date = False
         for name, value in headers:
-            if is_framing(name):
+            if name in FRAMING:
                 close = close or (name == b"connection" and b"close" in value.lower())
                 continue
             if name == b"content-length":
@@ -289,9 +289,11 @@ class Exchange:
     # -- the request body ------------------------------------------------------------
 
     def take_body(self) -> bytes:
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        body = self.body
+        if not body:
+            return b""
         self.body = []
-        return body
+        return body[0] if len(body) == 1 else b"".join(body)
 
     def start_pump(self, channel: str) -> BodyPump:
         conn = self.conn

@@ -63,6 +63,7 @@ class HttpProtocol(Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.options = server.options
+        self._clock = server.loop.time
         self.queue: deque[Exchange] = deque()
         self.parsing: Exchange | None = None
         self.scheme = "http"
@@ -301,15 +302,16 @@ class HttpProtocol(Protocol):
         return head, body, unread
 
     def _release_raw(self) -> None:
-        self._keep_raw = False
-        self._raw, self._raw_size = [], 0
+        if self._keep_raw or self._raw:  # a request releases it twice (head, end)
+            self._keep_raw = False
+            self._raw, self._raw_size = [], 0
 
     # -- timers ----------------------------------------------------------------------
     # Deadlines, not timer handles: the server checks every connection a few times a
     # second (HttpServer.sweep_forever), which costs far less than a timer per request.
 
     def _set_timer(self, delay: float, callback: Any) -> None:
-        self._deadline = self.server.loop.time() + delay
+        self._deadline = self._clock() + delay
         self._on_deadline = callback
 
     def _cancel_read_timer(self) -> None:
@@ -381,7 +383,7 @@ class HttpProtocol(Protocol):
 
     def on_headers_complete(self) -> None:
         self._events += 1
-        self._cancel_read_timer()
+        self._deadline = 0.0  # the header timeout (_cancel_read_timer)
         if self._adopt is not None:
             self._adopt_body()
             return
@@ -471,8 +473,10 @@ class HttpProtocol(Protocol):
     def _check_length(self, exchange: Exchange) -> None:
         """Refuse at once a declared body over --http-max-body (before it is sent)."""
         limit = self.options.http_max_body
+        if not limit:
+            return
         declared = header_value(exchange.headers, b"content-length")
-        if limit and declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             raise Refused(413, f"request body larger than {limit} bytes")
 
     # -- upgrades ----------------------------------------------------------------------
@@ -529,7 +533,7 @@ class HttpProtocol(Protocol):
         server = self.server
         server.finished(exchange)
         if last:
-            self.write(last)
+            writing.write(self.transport, last)
         queue = self.queue
         if queue and queue[0] is exchange:
             queue.popleft()
@@ -538,7 +542,7 @@ class HttpProtocol(Protocol):
         elif not queue and self._ending is not None:
             self._write_ending()
         else:
-            if len(queue) <= 1:
+            if len(queue) <= 1 and self._paused:
                 self._pause("pipeline", False)
             if not queue:
                 self._maybe_idle()

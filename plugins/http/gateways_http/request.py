@@ -32,6 +32,8 @@ class Refused(Exception):
 
 def decode_path(raw_path: bytes) -> str:
     """Percent-decode a request path as UTF-8 (invalid sequences become U+FFFD)."""
+    if b"%" not in raw_path:
+        return raw_path.decode("latin-1")  # what unquote() returns for it
     return unquote(raw_path.decode("latin-1"), encoding="utf-8", errors="replace")
 
 

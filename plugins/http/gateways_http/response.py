@@ -17,7 +17,7 @@ _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\r\n\x00]")
 #: Framing is ours to decide: these consumer headers are dropped (connection: close is
 #: honoured separately).
-_FRAMING = frozenset((b"transfer-encoding", b"connection", b"keep-alive"))
+FRAMING = frozenset((b"transfer-encoding", b"connection", b"keep-alive"))
 NO_BODY_STATUS = frozenset((204, 304))
 
 _status_lines: dict[tuple[int, bytes], bytes] = {}
@@ -142,7 +142,3 @@ def simple_response(
     if not head:
         lines.append(body)
     return b"".join(lines)
-
-
-def is_framing(name: bytes) -> bool:
-    return name in _FRAMING

@@ -140,12 +140,28 @@ class HttpServer(Factory):
             try:
                 if self.layer.send_now(REQUEST_CHANNEL, message):
                     return
+                sending = self.layer.send_soon(REQUEST_CHANNEL, message)
             except _REFUSED as exc:
                 # Answered on the next loop turn, as after a send in a task: never from
                 # inside the parser's callback that dispatched it.
                 self.loop.call_soon(self._refused, exchange, exc)
                 return
+            if sending is not None:
+                self.interface.watch(sending).add_done_callback(
+                    lambda sent: self._sent(exchange, sent)
+                )
+                return
         self.interface.spawn(self._send(exchange, message))
+
+    def _sent(self, exchange: Exchange, sent: asyncio.Future[None]) -> None:
+        """A send begun with ``send_soon`` settled: answer a refusal as ``_send`` does."""
+        if sent.cancelled():
+            return
+        error = sent.exception()
+        if isinstance(error, _REFUSED):
+            self._refused(exchange, error)
+        elif error is not None:
+            self.interface.log.error("http: sending a request failed", exc_info=error)
 
     async def _send(self, exchange: Exchange, message: dict[str, Any]) -> None:
         pump = exchange.pump
