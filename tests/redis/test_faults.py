@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from gateways.layers import LayerUnavailable
+from gateways.layers import LayerUnavailable, get_layer
+from gateways.reactor import loop_factory
 from tests.redis.conftest import wait_blocked
 
 pytestmark = pytest.mark.timeout(30)
@@ -85,3 +86,32 @@ async def test_no_key_is_left_after_load_and_expiry(make_redis_server, open_laye
     while server.key_count() != start:  # Redis expires keys by itself, a little after
         assert time.monotonic() < deadline, f"{server.key_count() - start} keys leaked"
         await asyncio.sleep(0.1)
+
+
+def busy_for(seconds: float) -> None:
+    """Work that holds the event loop (no sleep: the loop is busy, as under a burst)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_burst_that_holds_up_the_write_does_not_time_out_a_healthy_server(redis_layer_url, loop):
+    """Commands of one loop turn go out together at the start of the next. A turn that
+    runs longer than the socket timeout (10,000 WebSocket closes at once, each sending
+    its notice) must not count that wait against them: the server is fine."""
+
+    async def held_up() -> None:
+        layer = get_layer(redis_layer_url, socket_timeout=0.2)
+        try:
+            await layer.send("test.busy", {"n": 1})  # the connection is open
+            sending = layer.send_soon("test.busy", {"n": 2})  # written after this turn
+            assert sending is not None
+            busy_for(0.5)  # the rest of the turn: other work, past the 0.2 s timeout
+            await sending
+            assert await layer.receive(["test.busy"], timeout=1) == ("test.busy", {"n": 1})
+        finally:
+            await layer.close()
+
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(held_up())

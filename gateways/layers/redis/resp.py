@@ -63,6 +63,9 @@ class Endpoint(UrlSettings):
         return cls(name=name, **vars(read_url(url)))
 
 
+#: A write held back longer than this (seconds) restarts its commands' deadlines.
+_LATE_WRITE = 0.1
+
 _Pending = tuple[asyncio.Future[Any], float, Orphan | None, Settle | None]
 
 
@@ -83,6 +86,7 @@ class RespConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._lost: Exception | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._queued_at = 0.0  # when the commands waiting in _out began to wait
         self._drained: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -150,11 +154,13 @@ class RespConnection(asyncio.Protocol):
         loop = self._loop
         future = loop.create_future()
         limit = self.timeout if timeout is None else timeout
-        deadline = _NEVER if limit is None else loop.time() + limit
+        now = loop.time()
+        deadline = _NEVER if limit is None else now + limit
         if self._out:
             self._out.append(packed)
         elif self._coalesce:
             self._out.append(packed)
+            self._queued_at = now
             loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
@@ -183,10 +189,30 @@ class RespConnection(asyncio.Protocol):
     # -- internals -----------------------------------------------------------------------
 
     def _flush(self) -> None:
-        data = b"".join(self._out)
-        self._out.clear()
+        out = self._out
+        self._restart_late()
+        data = b"".join(out)
+        out.clear()
         if self._lost is None and self._transport is not None:
             self._transport.write(data)
+
+    def _restart_late(self) -> None:
+        """Commands not written yet wait on the loop, not the server: when the loop's
+        turn ran long, their deadlines count from now."""
+        waited = self._loop.time() - self._queued_at
+        if waited > _LATE_WRITE:
+            self._postpone(len(self._out), waited)
+            self._queued_at += waited
+
+    def _postpone(self, count: int, seconds: float) -> None:
+        """Move the deadlines of the last ``count`` commands ``seconds`` later: a burst
+        that kept the loop busy (10,000 closes at once) delayed their write, and a
+        deadline counted from before it would call a healthy server unresponsive."""
+        pending = self._pending
+        for i in range(len(pending) - count, len(pending)):
+            future, deadline, orphan, settle = pending[i]
+            if deadline != _NEVER:
+                pending[i] = (future, deadline + seconds, orphan, settle)
 
     def _check(self) -> None:
         """One timer per connection, not one per command: it looks at the oldest reply
@@ -194,6 +220,8 @@ class RespConnection(asyncio.Protocol):
         self._timer = None
         if not self._pending:
             return
+        if self._out:  # (uvloop runs a due timer before the write that was queued)
+            self._restart_late()
         deadline = min(pending[1] for pending in self._pending)
         if deadline <= self._loop.time():
             self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
