@@ -193,22 +193,23 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _cpu_model() -> str | None:
+def _proc_line(path: str, pattern: str) -> str | None:
+    """The first group of ``pattern`` in a /proc file (None where there is none)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(path).read_text()
     except OSError:
         return None
-    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    found = re.search(pattern, text, re.MULTILINE)
     return found.group(1).strip() if found else None
 
 
+def _cpu_model() -> str | None:
+    return _proc_line("/proc/cpuinfo", r"^model name\s*:\s*(.+)$")
+
+
 def _ram_gib() -> float | None:
-    try:
-        text = Path("/proc/meminfo").read_text()
-    except OSError:
-        return None
-    found = re.search(r"^MemTotal:\s*(\d+) kB", text, re.MULTILINE)
-    return round(int(found.group(1)) / 1024**2, 1) if found else None
+    kib = _proc_line("/proc/meminfo", r"^MemTotal:\s*(\d+) kB")
+    return round(int(kib) / 1024**2, 1) if kib else None
 
 
 def _load_average() -> list[float] | None:

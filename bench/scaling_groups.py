@@ -35,13 +35,7 @@ async def gateways_size(url: str, size: int, sends: int) -> list[float]:
     from gateways.layers import get_layer
 
     layer = get_layer(url, channel_capacity={"bench.member.*": sends + 10})
-    try:
-        await layer.flush()
-        await _join(lambda i: layer.group_add(GROUP, f"bench.member.{i}"), size)
-        return await _time(lambda n: layer.group_send(GROUP, {**MESSAGE, "n": n}), sends)
-    finally:
-        await layer.flush()
-        await layer.close()
+    return await _group_timings(layer, size, sends, layer.close)
 
 
 async def channels_redis_size(url: str, size: int, sends: int) -> list[float]:
@@ -49,13 +43,21 @@ async def channels_redis_size(url: str, size: int, sends: int) -> list[float]:
 
     hosts = [{"address": url, "socket_timeout": None}]
     layer = RedisChannelLayer(hosts=hosts, capacity=sends + 10)
+    return await _group_timings(layer, size, sends, layer.close_pools)
+
+
+async def _group_timings(
+    layer: Any, size: int, sends: int, close: Callable[[], Awaitable[Any]]
+) -> list[float]:
+    """The seconds of each of ``sends`` group_sends to ``size`` members, on an emptied
+    layer (gateways' or channels_redis': the same calls), emptied and closed after."""
     try:
         await layer.flush()
         await _join(lambda i: layer.group_add(GROUP, f"bench.member.{i}"), size)
         return await _time(lambda n: layer.group_send(GROUP, {**MESSAGE, "n": n}), sends)
     finally:
         await layer.flush()
-        await layer.close_pools()
+        await close()
 
 
 async def raw_size(url: str, size: int, sends: int) -> list[float]:

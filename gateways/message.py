@@ -71,12 +71,10 @@ class Message(Mapping[str, Any]):
 
     async def reply(self, content: Mapping[str, Any]) -> None:
         """Send ``content`` on this message's reply channel (at once where the layer's
-        queues are in this process, or begun at once on the layer's connection: no send
-        coroutine per reply)."""
+        queues are in this process: no send coroutine per reply)."""
         channel = self._require_reply_channel()
-        layer = self.layer
-        if not layer.send_now(channel, content):
-            await (layer.send_soon(channel, content) or layer.send(channel, content))
+        if not self.layer.send_now(channel, content):
+            await self.layer.send(channel, content)
         self.replied = True
 
 
