@@ -160,3 +160,38 @@ async def test_a_member_added_between_a_big_sends_calls_voids_the_marker(
     reset_stats(redis_server)
     await layer.group_send("crowd", {"n": 2})
     assert commands(redis_server, "pexpire") == 21  # no marker: every list topped up
+
+
+async def test_plain_members_share_one_entry_and_every_receive_names_its_channel(
+    redis_server, redis_layer_url, open_layer
+):
+    """A group_send pushes one entry, naming no channel, to every plain member's list
+    (a process inbox's entries still name their socket): whichever way a receive takes
+    it, by blocking pop, pop while flowing, several lists, a batch or the pop script of
+    a durable channel, the message comes back under the member's own name."""
+    layer = open_layer(redis_layer_url + "?durable=jobs.*")
+    inbox = await layer.new_channel("ws.send")
+    plain = ["p.one", "p.two", "p.three", "p.four", "p.five"]
+    for channel in [*plain, "jobs.one", inbox]:
+        await layer.group_add("room", channel)
+    for n in range(2):
+        await layer.group_send("room", {"n": n})
+    with redis_server.client() as client:
+        assert client.lindex(layer.keys.queue("p.one"), 0)[15:17] == b"\0\0"
+        assert inbox.encode() in client.lindex(layer.keys.queue(inbox), 0)
+
+    def named(found: tuple[str | None, object]) -> tuple[str | None, int]:
+        channel, message = found
+        return channel, message["n"] if isinstance(message, dict) else -1
+
+    for n in range(2):  # a blocking pop, then a pop while messages flow
+        assert named(await layer.receive(["p.one"], timeout=1)) == ("p.one", n)
+    got = [named(await layer.receive(["p.two", "p.three"], timeout=1)) for _ in range(4)]
+    assert sorted(got) == [("p.three", 0), ("p.three", 1), ("p.two", 0), ("p.two", 1)]
+    batch = await layer.receive_many(["p.four"], 2, timeout=1)  # BLMPOP
+    assert [named(found) for found in batch] == [("p.four", 0), ("p.four", 1)]
+    durable = await layer.receive_many(["jobs.one", "p.five"], 4, timeout=1)  # the pop script
+    assert sorted(named(found) for found in durable) == [
+        ("jobs.one", 0), ("jobs.one", 1), ("p.five", 0), ("p.five", 1)
+    ]  # fmt: skip
+    assert named(await layer.receive([inbox], timeout=1)) == (inbox, 0)

@@ -1,4 +1,9 @@
-"""The bytes of one queued message, as the Lua scripts lay them out (see scripts.py)."""
+"""The bytes of one queued message, as the Lua scripts lay them out (see scripts.py).
+
+An entry may leave its channel out: it is then the channel whose list holds it. A
+group_send to plain channels pushes that one entry to every member's list instead of
+building an entry per member (which doubled the script's cost on the server).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,10 @@ def tail(channel: str, data: bytes, delivery_id: str = "") -> bytes:
     return b"%s\0%s\0%s" % (channel.encode("ascii"), delivery_id.encode("ascii"), data)
 
 
-def parse(raw: bytes) -> Entry:
+def parse(raw: bytes, channel: str) -> Entry:
+    """``raw``, taken from ``channel``'s list (its name, for an entry that leaves it out;
+    a process inbox's entries always name theirs)."""
     first = raw.index(b"\0", HEAD)
     second = raw.index(b"\0", first + 1)
-    return Entry(
-        raw[HEAD:first].decode("ascii"), raw[first + 1 : second].decode("ascii"), raw[second + 1 :]
-    )
+    named = raw[HEAD:first].decode("ascii") if first > HEAD else channel
+    return Entry(named, raw[first + 1 : second].decode("ascii"), raw[second + 1 :])

@@ -45,9 +45,11 @@ class KeySpace:
         name = self._tag(real_channel(channel)) if self.tagged else channel
         return f"{self.prefix}h:{name}", f"{self.prefix}m:{name}"
 
-    def channel_of(self, queue_key: bytes) -> str:
+    def channel_of(self, queue_key: str | bytes) -> str:
         """The channel whose list ``queue_key`` is."""
-        name = queue_key.decode()[len(self.prefix) + 2 :]
+        if isinstance(queue_key, bytes):
+            queue_key = queue_key.decode()
+        name = queue_key[len(self.prefix) + 2 :]
         return name[1:-1] if self.tagged else name
 
     # -- groups --------------------------------------------------------------------------

@@ -336,10 +336,11 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             popped = await shard.blocking_pop_many(
                 _shuffled(place.waits), min(remaining, MAX_BLOCK), limit
             )
-            live = [] if popped is None else [r for r in popped[1] if not shard.expired(r)]
-            if live:
+            if popped is None:
+                continue
+            if live := [raw for raw in popped[1] if not shard.expired(raw)]:
                 plan.flowing = True
-                return [self._decoded(entries.parse(raw)) for raw in live]
+                return self._decoded_all(live, popped[0])
 
     async def _take_many(self, place: Place, limit: int) -> list[tuple[str, Message]]:
         """Up to ``limit`` entries of plain channels, without blocking (expired ones
@@ -349,10 +350,10 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             return await self._pop_many(Plan([place], True, False), limit)
         while True:
             taken = await shard.take_many(_shuffled(place.waits), limit)
-            if not taken:
+            if taken is None:
                 return []
-            if live := [raw for raw in taken if not shard.expired(raw)]:
-                return [self._decoded(entries.parse(raw)) for raw in live]
+            if live := [raw for raw in taken[1] if not shard.expired(raw)]:
+                return self._decoded_all(live, taken[0])
 
     def _take_buffered_many(self, channels: list[str], limit: int) -> list[tuple[str, Message]]:
         """Entries a process-specific receive took ahead (never durable): they come
@@ -382,10 +383,16 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             reply = await shard.script("pop_many", place.pop_keys, args)
             shard.learn_clock(reply[0])
             for k in range(1, len(reply), 4):
-                _, attempt, delivery_id, raw = reply[k : k + 4]
-                found = (entries.parse(raw), int(attempt), delivery_id.decode())
+                index, attempt, delivery_id, raw = reply[k : k + 4]
+                entry = entries.parse(raw, place.channels[index])
+                found = (entry, int(attempt), delivery_id.decode())
                 taken.append(self._delivered(found))
         return taken
+
+    def _decoded_all(self, raws: list[bytes], key: str) -> list[tuple[str, Message]]:
+        """Entries taken from the list ``key``."""
+        channel = self.keys.channel_of(key)
+        return [self._decoded(entries.parse(raw, channel)) for raw in raws]
 
     def _decoded(self, entry: entries.Entry) -> tuple[str, Message]:
         return entry.channel, self.deserialize(entry.data)
@@ -448,7 +455,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 raw = buffer.popleft()
                 if not buffer:
                     del self._buffers[channel]
-                return entries.parse(raw), 0, ""
+                return entries.parse(raw, channel), 0, ""
         return None
 
     async def _take_ready(self, plan: Plan) -> Found | None:
@@ -461,11 +468,11 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             return await self._pop_ready(plan)
         while True:
             command, packed = takes[random.randrange(len(takes))] if len(takes) > 1 else takes[0]
-            raw = await shard.take(command, packed)
-            if raw is None:
+            taken = await shard.take(command, packed)
+            if taken is None:
                 return None
-            if not shard.expired(raw):
-                return entries.parse(raw), 0, ""
+            if not shard.expired(taken[1]):
+                return entries.parse(taken[1], self.keys.channel_of(taken[0])), 0, ""
 
     async def _pop_ready(self, plan: Plan) -> Found | None:
         """One script per shard takes what is ready, without blocking."""
@@ -481,9 +488,10 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 shard.learn_clock(reply[1])
             else:
                 index, attempt, delivery_id, raw, *rest = reply
+                channel = place.channels[index]
                 if rest:
-                    self._buffers.setdefault(place.channels[index], deque()).extend(rest)
-                return entries.parse(raw), int(attempt), delivery_id.decode()
+                    self._buffers.setdefault(channel, deque()).extend(rest)
+                return entries.parse(raw, channel), int(attempt), delivery_id.decode()
         return None
 
     async def _wait(self, plan: Plan, seconds: float) -> Found | None:
@@ -505,7 +513,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             shard, popped = await self._race(waits, seconds)
         if popped is None or shard.expired(popped[1]):
             return None  # the caller looks again while time is left
-        return entries.parse(popped[1]), 0, ""
+        return entries.parse(popped[1], self.keys.channel_of(popped[0])), 0, ""
 
     async def _race(
         self, waits: list[tuple[Shard, list[str]]], seconds: float

@@ -2,8 +2,9 @@
 a capacity check, an expiry prune or a hand-over to the in-flight set is atomic.
 
 An *entry* in a channel list is ``EXPIRES(15 digits, ms, server clock) CHANNEL \\0 ID \\0
-DATA``: the full channel name (so one ``prefix!`` list carries many channels), a delivery
-id (durable channels only) and the msgpack body. Server time (``TIME``) is used for
+DATA``: the full channel name (so one ``prefix!`` list carries many channels; left out,
+the list's own channel: a group_send pushes one entry to every plain member), a
+delivery id (durable channels only) and the msgpack body. Server time (``TIME``) is used for
 expiry, so clients with skewed clocks still agree.
 
 List TTLs: whoever writes to a list leaves it at least twice the expiry to live (and
@@ -109,12 +110,15 @@ local function retry(list, entry, size)
 end
 
 local head, fresh = string.format('%015d', now + ttl), {}
+local shared = head .. '\\0\\0' .. data  -- a plain channel's entry: its list names it
 for k = 1, math.min(#members, chunk) do
   local member = members[k]
   local bang = find(member, '!', 1, true)
-  local queue = member
-  if bang then queue = sub(member, 1, bang) end  -- a process's sockets share its inbox
-  local list, entry = lists .. queue .. tail, head .. member .. '\\0\\0' .. data
+  local queue, entry = member, shared
+  if bang then  -- a process's sockets share its inbox: each entry names its channel
+    queue, entry = sub(member, 1, bang), head .. member .. '\\0\\0' .. data
+  end
+  local list = lists .. queue .. tail
   local n = call('RPUSH', list, entry)
   if n > smallest then  -- the exact size matters only past the smallest one
     local size = size_of(queue, bang and inbox or capacity)

@@ -373,9 +373,9 @@ class Shard:
         """Whether the server has ``LMPOP`` and ``BLMPOP`` (Redis 7), as far as known."""
         return self._blmpop
 
-    async def take(self, command: tuple[Arg, ...], packed: bytes) -> bytes | None:
+    async def take(self, command: tuple[Arg, ...], packed: bytes) -> Popped | None:
         """``LPOP key`` or ``LMPOP n keys... LEFT`` (``command``, and ``packed``) on the
-        shared connection: the entry taken, or None (nothing there, or no ``LMPOP``).
+        shared connection: (list key, entry), or None (nothing there, or no ``LMPOP``).
         What a cancelled caller took goes back to the head of its list."""
         try:
             reply = await self.call(*command, packed=packed, orphan=self._orphan_of(command))
@@ -385,15 +385,17 @@ class Shard:
             self._blmpop = False  # Redis < 7
             return None
         if isinstance(reply, list):  # LMPOP: [key, [entry]]
-            return reply[1][0]
-        return reply
+            return reply[0].decode(), reply[1][0]
+        return None if reply is None else (str(command[1]), reply)
 
-    async def take_many(self, keys: Sequence[str], count: int) -> list[bytes]:
+    async def take_many(self, keys: Sequence[str], count: int) -> tuple[str, list[bytes]] | None:
         """Up to ``count`` entries of the first of ``keys`` that has any, without
-        blocking, on the shared connection (``LPOP key count``, ``LMPOP``)."""
+        blocking, on the shared connection (``LPOP key count``, ``LMPOP``): (list key,
+        entries), or None."""
         if len(keys) == 1:
             command: tuple[Arg, ...] = (b"LPOP", keys[0], count)
-            return await self.call(*command, orphan=self._orphan_of(command)) or []
+            taken = await self.call(*command, orphan=self._orphan_of(command))
+            return None if not taken else (keys[0], taken)
         command = (b"LMPOP", len(keys), *keys, b"LEFT", b"COUNT", count)
         try:
             reply = await self.call(*command, orphan=self._orphaned)
@@ -401,8 +403,8 @@ class Shard:
             if "unknown command" not in str(exc).lower():
                 raise
             self._blmpop = False  # Redis < 7
-            return []
-        return [] if reply is None else list(reply[1])
+            return None
+        return None if reply is None else (reply[0].decode(), list(reply[1]))
 
     # -- blocking pops -------------------------------------------------------------------
 
