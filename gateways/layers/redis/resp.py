@@ -78,6 +78,9 @@ class RespConnection(asyncio.Protocol):
         # send beside a consumer's pop, a worker's replies, an interface's requests.
         self._coalesce = coalesce
         self._out: list[bytes] = []
+        # A flush is on the loop: commands join _out. Replies arm one behind the tasks
+        # they wake, so what those tasks send next goes out in the same turn.
+        self._armed = False
         self.client_id: int | None = None
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader()
@@ -105,6 +108,9 @@ class RespConnection(asyncio.Protocol):
                 self._deliver(reply)
         except hiredis.ProtocolError as exc:
             self.abort(RedisConnectionError(f"redis {self.name}: bad reply ({exc})"))
+        if self._coalesce and not self._armed:
+            self._armed = True
+            self._loop.call_soon(self._flush)
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f": {exc}" if exc else ""
@@ -156,11 +162,14 @@ class RespConnection(asyncio.Protocol):
         limit = self.timeout if timeout is None else timeout
         now = loop.time()
         deadline = _NEVER if limit is None else now + limit
-        if self._out:
+        if self._armed:
+            if not self._out:
+                self._queued_at = now
             self._out.append(packed)
         elif self._coalesce:
             self._out.append(packed)
             self._queued_at = now
+            self._armed = True
             loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
@@ -189,7 +198,10 @@ class RespConnection(asyncio.Protocol):
     # -- internals -----------------------------------------------------------------------
 
     def _flush(self) -> None:
+        self._armed = False
         out = self._out
+        if not out:
+            return
         self._restart_late()
         data = b"".join(out)
         out.clear()
