@@ -2,7 +2,8 @@
 
 An entry may leave its channel out: it is then the channel whose list holds it. A
 group_send to plain channels pushes that one entry to every member's list instead of
-building an entry per member (which doubled the script's cost on the server).
+building an entry per member (that string building cost the server about as much as
+the pushes themselves).
 """
 
 from __future__ import annotations
