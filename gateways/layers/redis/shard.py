@@ -386,7 +386,7 @@ class Shard:
             return None
         if isinstance(reply, list):  # LMPOP: [key, [entry]]
             return reply[0].decode(), reply[1][0]
-        return None if reply is None else (str(command[1]), reply)
+        return None if reply is None else (_text(command[1]), reply)
 
     async def take_many(self, keys: Sequence[str], count: int) -> tuple[str, list[bytes]] | None:
         """Up to ``count`` entries of the first of ``keys`` that has any, without
@@ -496,8 +496,7 @@ class Shard:
         if reply is not None:
             key, taken = reply
             taken = taken if isinstance(taken, list) else [taken]  # BLMPOP or BLPOP
-            key = key.decode() if isinstance(key, bytes) else key
-            self._spawn(self.requeue(key, *taken))
+            self._spawn(self.requeue(_text(key), *taken))
 
     async def _abandon(self, conn: RespConnection) -> None:
         try:
@@ -574,3 +573,8 @@ def _late_reply(future: asyncio.Future[Any], orphan: Orphan) -> None:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _text(key: Arg) -> str:
+    """A list key as given in a command (str) or read from a reply (bytes)."""
+    return key.decode() if isinstance(key, bytes) else str(key)
