@@ -4,10 +4,13 @@ callback (the interface's hot path, one per HTTP request) keeps every outcome of
 
 from __future__ import annotations
 
+import msgpack
 import pytest
+from redis.exceptions import ResponseError
 
 from gateways import metrics
 from gateways.layers import ChannelFull, LayerUnavailable, MessageTooLarge
+from gateways.layers.redis import shard as shard_module
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -52,15 +55,17 @@ async def test_bad_names_and_oversized_messages_raise_at_once(redis_layer_url, o
         layer.send_soon("test.soon", {"blob": "x" * 200})
 
 
-async def test_a_script_the_server_lost_is_loaded_and_the_message_still_sent(
+async def test_a_script_the_server_lost_is_loaded_and_the_full_channel_still_refused(
     redis_server, redis_layer_url, open_layer
 ):
-    layer = await opened(open_layer(redis_layer_url))
+    layer = await opened(open_layer(redis_layer_url, capacity=1))
+    await layer.send("test.soon-flushed", {"n": 1})
     with redis_server.client() as client:
         client.script_flush()  # as after a restart or failover: NOSCRIPT for the next call
-    sent = layer.send_soon("test.soon-flushed", {"n": 1})
+    sent = layer.send_soon("test.soon-flushed", {"n": 2})
     assert sent is not None
-    await sent
+    with pytest.raises(ChannelFull):
+        await sent  # the push past capacity ran the take-back script, loaded again
     got = await layer.receive(["test.soon-flushed"], timeout=1)
     assert got == ("test.soon-flushed", {"n": 1})
     assert await layer.receive(["test.soon-flushed"], timeout=0.1) == (None, None)  # once
@@ -87,3 +92,106 @@ async def test_durable_channels_and_a_closed_connection_take_the_long_way(
     layer = await opened(fresh)
     assert layer.send_soon("test.durable", {}) is None  # at least once: held, with an id
     assert layer.send_soon("test.plain", {}) is not None
+
+
+# -- a plain send is a transaction, not a script (scripts.TAKE_BACK) ---------------------
+
+
+def _commands(client) -> dict[str, int]:
+    return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
+
+
+def _server_ms(client) -> int:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros // 1000
+
+
+async def test_a_plain_send_pushes_in_a_transaction_stamped_on_the_servers_clock(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url, expiry=30))
+    key = layer.keys.queue("test.stamped")
+    with redis_server.client() as client:
+        client.config_resetstat()
+        before = _server_ms(client)
+        await layer.send("test.stamped", {"n": 1})
+        after = _server_ms(client)
+        commands = _commands(client)
+        (raw,) = client.lrange(key, 0, -1)
+        ttl = client.pttl(key)
+    assert "cmdstat_evalsha" not in commands
+    assert commands["cmdstat_exec"] == commands["cmdstat_rpush"] == 1
+    assert before + 30_000 - 1_000 <= int(raw[:15]) <= after + 30_000  # (learnt clock)
+    assert 59_000 <= ttl <= 60_000  # twice the expiry, as the send script leaves it
+
+
+async def test_a_push_past_capacity_is_taken_back_and_the_list_keeps_its_order(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url, capacity=2))
+    key = layer.keys.queue("test.taken-back")
+    for n in range(2):
+        await layer.send("test.taken-back", {"n": n})
+    with pytest.raises(ChannelFull, match=r"test\.taken-back"):
+        await layer.send("test.taken-back", {"n": 2})
+    with redis_server.client() as client:
+        assert client.llen(key) == 2
+    got = [(await layer.receive(["test.taken-back"], timeout=1))[1]["n"] for _ in range(2)]
+    assert got == [0, 1]
+
+
+async def test_expired_entries_of_a_full_list_make_way_for_a_plain_send(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url, capacity=1))
+    key = layer.keys.queue("test.stale-full")
+    with redis_server.client() as client:  # an entry whose lifetime ended a second ago
+        stale = b"%015d" % (_server_ms(client) - 1_000) + b"\0\0" + msgpack.packb({"n": 0})
+        client.rpush(key, stale)
+    await layer.send("test.stale-full", {"n": 1})
+    assert await layer.receive(["test.stale-full"], timeout=1) == ("test.stale-full", {"n": 1})
+
+
+async def test_take_back_leaves_an_entry_a_receiver_took_meanwhile_as_delivered(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url, capacity=1))
+    key = layer.keys.queue("test.raced")
+    shard = layer.topology.shard_of(key)
+    with redis_server.client() as client:
+        future = b"%015d" % (_server_ms(client) + 60_000)
+        first, pushed = future + b"\0\0first", future + b"\0\0pushed"
+        client.rpush(key, first, pushed)  # one past capacity: full, the push goes back
+        assert await shard.script("take_back", [key], [1, pushed]) == 0
+        assert client.lrange(key, 0, -1) == [first]
+        client.rpush(key, pushed)
+        client.lpop(key, 2)  # a receiver took both before the take-back ran
+        assert await shard.script("take_back", [key], [1, pushed]) == 1
+
+
+async def test_an_old_server_clock_sends_the_long_way_which_learns_it_again(
+    redis_server, redis_layer_url, open_layer, monkeypatch
+):
+    layer = await opened(open_layer(redis_layer_url))
+    shard = layer.topology.shard_of(layer.keys.queue("test.old-clock"))
+    shard.clock_offset = 1e6  # what an old clock may have become
+    monkeypatch.setattr(shard_module, "CLOCK_TRUSTED", -1.0)  # every clock too old
+    assert layer.send_soon("test.old-clock", {"n": 1}) is None
+    with redis_server.client() as client:
+        client.config_resetstat()
+        await layer.send("test.old-clock", {"n": 1})
+        assert _commands(client)["cmdstat_evalsha"] == 1
+    assert abs(shard.clock_offset) < 60  # learnt again (this machine is the server's)
+    assert await layer.receive(["test.old-clock"], timeout=1) == ("test.old-clock", {"n": 1})
+
+
+async def test_a_key_of_another_type_fails_the_send_with_the_servers_error(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url))
+    with redis_server.client() as client:
+        client.set(layer.keys.queue("test.wrong-type"), b"not a list")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await layer.send("test.wrong-type", {})
+    await layer.send("test.after", {"n": 1})  # the connection carries on
+    assert await layer.receive(["test.after"], timeout=1) == ("test.after", {"n": 1})

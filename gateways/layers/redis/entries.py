@@ -24,6 +24,11 @@ def tail(channel: str, data: bytes, delivery_id: str = "") -> bytes:
     return b"%s\0%s\0%s" % (channel.encode("ascii"), delivery_id.encode("ascii"), data)
 
 
+def stamped(expires_ms: int, channel: str, data: bytes) -> bytes:
+    """A whole entry, for a send that pushes it itself (no script)."""
+    return b"%015d%s\0\0%s" % (expires_ms, channel.encode("ascii"), data)
+
+
 def parse(raw: bytes, channel: str) -> Entry:
     """``raw``, taken from ``channel``'s list (its name, for an entry that leaves it out;
     a process inbox's entries always name theirs)."""

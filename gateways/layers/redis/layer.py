@@ -28,20 +28,22 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
+import hiredis
 import msgpack
 
 from gateways.layers.base import BaseChannelLayer, Message, real_channel, validate_channel_name
 from gateways.layers.errors import ChannelFull, LayerUnavailable
 from gateways.layers.observing import ChannelFigures
 from gateways.layers.redis import entries
+from gateways.layers.redis._compat import reply_error
 from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.groups import RedisGroups
 from gateways.layers.redis.keys import KeySpace
 from gateways.layers.redis.orders import RedisOrders
-from gateways.layers.redis.resp import Arg, bulk
+from gateways.layers.redis.resp import Arg, bulk, pack
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.routes import CACHED, Place, Plan, Route, make_plan
 from gateways.layers.redis.settings import Address, ClusterAddress, SentinelAddress, ShardAddress
@@ -232,32 +234,50 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def _send_soon(self, channel: str, data: bytes) -> asyncio.Future[None] | None:
         """The plain-channel case of :meth:`_send`, begun at once on an open connection
         and settled as its reply is read: no coroutines on a hot path (one per HTTP
-        request, one per reply)."""
+        request, one per reply), and no script: ``RPUSH`` and ``PEXPIRE`` in a
+        transaction (see scripts.TAKE_BACK), the entry's expiry stamped on the server's
+        clock as last learnt."""
         route = self._route(real_channel(channel))
         if route.durable or self.topology.stale:
             return None
         shard = self.topology.shard_of(route.key)
+        now = shard.server_ms()
+        if now is None:  # the long way asks the server's clock
+            return None
+        entry = entries.stamped(now + route.ttl_ms, channel, data)
 
-        def settle(sent: asyncio.Future[None], queued: Any) -> None:
+        def settle(sent: asyncio.Future[None], done: Any) -> None:
             if sent.done():  # its caller gave up on it
                 return
-            if isinstance(queued, BaseException):
-                failure = shard.failure(queued)
-                if failure is None:  # it never ran: the long way (loads the script, follows)
+            length = done if isinstance(done, BaseException) else _first(done)
+            if isinstance(length, BaseException):
+                failure = shard.failure(length)
+                if failure is None:  # it never ran: the long way (follows the cluster)
                     self._send_again(sent, channel, data)
                 else:
                     sent.set_exception(failure)
-            elif queued:
-                shard.learn_clock(queued)
+            elif length <= route.capacity:
                 sent.set_result(None)
             else:
-                full = f"channel {channel!r} is full ({route.capacity} messages)"
-                sent.set_exception(ChannelFull(full))
+                self._in_background(sent, self._take_back(shard, route, channel, entry))
 
-        return shard.call_soon(route.send + bulk(entries.tail(channel, data)), settle)
+        if shard.call_soon(MULTI, _ignored) is None:
+            return None
+        shard.call_soon(route.push + bulk(entry), _ignored)
+        shard.call_soon(route.expire, _ignored)
+        return shard.call_soon(EXEC, settle)
+
+    async def _take_back(self, shard: Shard, route: Route, channel: str, entry: bytes) -> None:
+        """A push found its list past capacity: it stays if there is room after all."""
+        if not await shard.script("take_back", [route.key], [route.capacity, entry]):
+            raise ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")
 
     def _send_again(self, sent: asyncio.Future[None], channel: str, data: bytes) -> None:
-        again = asyncio.ensure_future(self._send(channel, data))
+        self._in_background(sent, self._send(channel, data))
+
+    def _in_background(self, sent: asyncio.Future[None], finish: Awaitable[None]) -> None:
+        """``sent`` settles as ``finish`` does (kept referenced until then)."""
+        again = asyncio.ensure_future(finish)
         self._resends.add(again)
         again.add_done_callback(self._resends.discard)
         again.add_done_callback(lambda done: _pass_on(done, sent))
@@ -665,3 +685,19 @@ def _pass_on(source: asyncio.Future[None], target: asyncio.Future[None]) -> None
         target.set_exception(error)
     else:
         target.set_result(None)
+
+
+#: A plain send's transaction (its replies before EXEC's tell nothing: a command that
+#: could not be queued aborts EXEC).
+MULTI, EXEC = pack(b"MULTI"), pack(b"EXEC")
+
+
+def _first(replies: list[Any]) -> Any:
+    """The first reply of a transaction's (an error reply as its exception)."""
+    first = replies[0]
+    return reply_error(str(first)) if isinstance(first, hiredis.ReplyError) else first
+
+
+def _ignored(future: asyncio.Future[Any], reply: Any) -> None:
+    """A command whose reply tells nothing (a plain send's ``PEXPIRE``: its ``RPUSH``
+    before it reports any failure)."""

@@ -31,11 +31,16 @@ class Route:
     durable: bool
     #: The send script's EVALSHA up to its last argument, the entry (scripts.SEND).
     send: bytes
+    #: A plain send: ``RPUSH`` up to its entry, and the ``PEXPIRE`` that follows it.
+    push: bytes
+    expire: bytes
 
     @classmethod
     def make(cls, key: str, capacity: int, ttl_ms: int, durable: bool) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
-        return cls(key, capacity, ttl_ms, durable, prefix)
+        push = b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
+        expire = pack(b"PEXPIRE", key, 2 * ttl_ms)
+        return cls(key, capacity, ttl_ms, durable, prefix, push, expire)
 
 
 @dataclass(frozen=True, slots=True)

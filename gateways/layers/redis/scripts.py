@@ -53,6 +53,25 @@ return now
 """
 )
 
+#: A plain send is no script: ``RPUSH`` of an entry whose expiry the sender worked out on
+#: the server's clock (learnt from replies), then ``PEXPIRE``; a Lua call costs Redis
+#: several times those two commands. Only a push that finds the list past its capacity
+#: runs this. KEYS[1] list. ARGV: capacity, the entry pushed.
+#: Returns 1 when the entry may stay (receivers made room meanwhile, expired entries made
+#: way for it, or a receiver took it already: delivered), 0 when it was taken back (the
+#: channel is full). The entry is never moved, so order holds.
+TAKE_BACK = (
+    _NOW
+    + """
+local list, capacity = KEYS[1], tonumber(ARGV[1])
+if redis.call('LLEN', list) <= capacity then return 1 end
+prune(list)
+if redis.call('LLEN', list) <= capacity then return 1 end
+if redis.call('LREM', list, -1, ARGV[2]) == 0 then return 1 end
+return 0
+"""
+)
+
 #: KEYS: a zset of members of the group whose lists live here (on this shard, or in this
 #: slot of a cluster) and its marker. ARGV: data, ttl ms, list key prefix and suffix
 #: (a member's list is prefix .. queue .. suffix), members per call, capacity, inbox

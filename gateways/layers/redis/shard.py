@@ -28,6 +28,7 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     ClusterError,
+    ExecAbortError,
     NoScriptError,
     ReadOnlyError,
     RedisClusterException,
@@ -60,9 +61,13 @@ BLOCK_GRACE = 5.0
 #: How many times an abandoned pop is asked to stop (``CLIENT UNBLOCK``) before its
 #: connection is closed instead.
 UNBLOCK_TRIES = 20
+#: Seconds a learnt server clock is used without asking the server again: a step of
+#: either machine's clock (NTP) shifts expiries for no longer than this.
+CLOCK_TRUSTED = 10.0
 #: The scripts by name (see scripts.py).
 SCRIPTS = (
     "send",
+    "take_back",
     "group_send",
     "group_add",
     "pop",
@@ -113,12 +118,14 @@ _UNAVAILABLE = (
     ReadOnlyError,
     BusyLoadingError,
     ClusterError,
+    ExecAbortError,
     RedisClusterException,
     OSError,
     *_REDIRECTED,
 )
-#: A command that failed without running: it can be sent again the long way.
-_NOT_RUN = (NoScriptError, *_REDIRECTED)
+#: A command that failed without running: it can be sent again the long way (a
+#: transaction that could not queue a command, e.g. redirected, runs none).
+_NOT_RUN = (NoScriptError, ExecAbortError, *_REDIRECTED)
 #: Replies that say this connection talks to the wrong server: it is dropped.
 _WRONG_SERVER = (ReadOnlyError, BusyLoadingError)
 
@@ -171,9 +178,18 @@ class Shard:
         #: Server clock minus ours, in seconds, learned from script replies; entries
         #: carry expiry times on the server's clock.
         self.clock_offset: float | None = None
+        self._clock_learnt = -CLOCK_TRUSTED  # (monotonic)
 
     def learn_clock(self, server_ms: int) -> None:
         self.clock_offset = server_ms / 1000 - time.time()
+        self._clock_learnt = time.monotonic()
+
+    def server_ms(self) -> int | None:
+        """The server's clock now, in ms, while what we learnt of it is recent (a plain
+        send stamps its entry's expiry with it); None: ask the server (a script)."""
+        if time.monotonic() - self._clock_learnt > CLOCK_TRUSTED or self.clock_offset is None:
+            return None
+        return int((time.time() + self.clock_offset) * 1000)
 
     def expired(self, raw: bytes) -> bool:
         """Whether an entry's lifetime is over (unknown server clock: assume not)."""
