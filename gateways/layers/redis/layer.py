@@ -261,11 +261,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             else:
                 self._in_background(sent, self._take_back(shard, route, channel, entry))
 
-        if shard.call_soon(MULTI, _ignored) is None:
-            return None
-        shard.call_soon(route.push + bulk(entry), _ignored)
-        shard.call_soon(route.expire, _ignored)
-        return shard.call_soon(EXEC, settle)
+        return shard.call_soon(MULTI + route.push + bulk(entry) + route.expire + EXEC, settle, 4)
 
     async def _take_back(self, shard: Shard, route: Route, channel: str, entry: bytes) -> None:
         """A push found its list past capacity: it stays if there is room after all."""
@@ -687,8 +683,7 @@ def _pass_on(source: asyncio.Future[None], target: asyncio.Future[None]) -> None
         target.set_result(None)
 
 
-#: A plain send's transaction (its replies before EXEC's tell nothing: a command that
-#: could not be queued aborts EXEC).
+#: A plain send's transaction (see :meth:`RedisChannelLayer._send_soon`).
 MULTI, EXEC = pack(b"MULTI"), pack(b"EXEC")
 
 
@@ -696,8 +691,3 @@ def _first(replies: list[Any]) -> Any:
     """The first reply of a transaction's (an error reply as its exception)."""
     first = replies[0]
     return reply_error(str(first)) if isinstance(first, hiredis.ReplyError) else first
-
-
-def _ignored(future: asyncio.Future[Any], reply: Any) -> None:
-    """A command whose reply tells nothing (a plain send's ``PEXPIRE``: its ``RPUSH``
-    before it reports any failure)."""

@@ -152,9 +152,11 @@ class RespConnection(asyncio.Protocol):
         timeout: float | None = None,
         orphan: Orphan | None = None,
         settle: Settle | None = None,
+        replies: int = 1,
     ) -> asyncio.Future[Any]:
         """Send one packed command; the future gets its reply (or error), or what
-        ``settle`` makes of them."""
+        ``settle`` makes of them. ``replies``: ``packed`` holds that many commands
+        (a transaction), of which only the last reply counts."""
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
@@ -173,6 +175,8 @@ class RespConnection(asyncio.Protocol):
             loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
+        if replies > 1:
+            self._pending.extend([(future, deadline, None, _skipped)] * (replies - 1))
         self._pending.append((future, deadline, orphan, settle))
         if deadline != _NEVER and (self._timer is None or deadline < self._timer.when()):
             if self._timer is not None:
@@ -259,6 +263,11 @@ class RespConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drained.clear()
+
+
+def _skipped(future: asyncio.Future[Any], reply: Any) -> None:
+    """A reply before the last of a call's: a transaction's ``OK`` and ``QUEUED``s (a
+    command that could not be queued makes ``EXEC`` fail, the reply that counts)."""
 
 
 async def connect(

@@ -1,11 +1,12 @@
 """The Lua scripts: every operation that reads and then writes runs as one script, so
-a capacity check, an expiry prune or a hand-over to the in-flight set is atomic.
+a capacity check, an expiry prune or a hand-over to the in-flight set is atomic. (The
+plain send writes first and checks after: see TAKE_BACK.)
 
 An *entry* in a channel list is ``EXPIRES(15 digits, ms, server clock) CHANNEL \\0 ID \\0
 DATA``: the full channel name (so one ``prefix!`` list carries many channels; left out,
 the list's own channel: a group_send pushes one entry to every plain member), a
-delivery id (durable channels only) and the msgpack body. Server time (``TIME``) is used for
-expiry, so clients with skewed clocks still agree.
+delivery id (durable channels only) and the msgpack body. Server time (``TIME``, or as a
+plain sender last learnt it) is used for expiry, so clients with skewed clocks still agree.
 
 List TTLs: whoever writes to a list leaves it at least twice the expiry to live (and
 never shortens it), so an abandoned list vanishes within two expiries of its newest

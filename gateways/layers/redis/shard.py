@@ -271,14 +271,17 @@ class Shard:
         seconds, micros = await conn.call(pack(b"TIME"))
         self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
 
-    def call_soon(self, packed: bytes, settle: Settle) -> asyncio.Future[Any] | None:
-        """One packed command on the shared connection, begun at once: its future, which
-        ``settle`` resolves from the reply (or the error) as it is read; None when the
-        connection must first be opened or looked for (then use the coroutines)."""
+    def call_soon(
+        self, packed: bytes, settle: Settle, replies: int = 1
+    ) -> asyncio.Future[Any] | None:
+        """One packed command (``replies``: a transaction of that many) on the shared
+        connection, begun at once: its future, which ``settle`` resolves from the (last)
+        reply or the error as it is read; None when the connection must first be opened
+        or looked for (then use the coroutines)."""
         conn = self._command
         if conn is None or not conn.open or self._recheck:
             return None
-        return conn.call(packed, settle=settle)
+        return conn.call(packed, settle=settle, replies=replies)
 
     def failure(self, exc: BaseException) -> BaseException | None:
         """What a command begun with :meth:`call_soon` raises for ``exc``: the server not
