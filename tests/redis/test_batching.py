@@ -120,3 +120,27 @@ async def test_a_mixed_batch_on_a_cluster(redis_cluster_group, redis_cluster_lay
     waiting = asyncio.ensure_future(layer.receive_many(CHANNELS, 5, timeout=5))
     await layer.send(DURABLE, {"i": 4})  # a waiting batch sees a durable message come
     assert [(c, m["i"]) for c, m in await waiting] == [(DURABLE, 4)]
+
+
+async def test_an_inbox_batch_is_one_list_pop_with_no_script(
+    redis_server, redis_layer_url, open_layer
+):
+    """An interface takes its replies in batches: its inbox is a plain list, so a batch
+    is one ``BLMPOP`` or ``LMPOP`` (Redis runs no Lua for it), each reply named."""
+    layer = open_layer(redis_layer_url)
+    names = [await layer.new_channel("reply") for _ in range(5)]
+    inbox = names[0].split("!")[0] + "!"
+    await layer.send(names[0], {"warm": True})  # the first send opens the connection
+    assert await layer.receive_many([inbox], 10, timeout=1) == [(names[0], {"warm": True})]
+    with redis_server.client() as client:
+        client.config_resetstat()
+        for i, name in enumerate(names[:3]):
+            await layer.send(name, {"i": i})
+        first = await layer.receive_many([inbox], 10, timeout=1)
+        for i, name in enumerate(names[3:], start=3):
+            await layer.send(name, {"i": i})
+        then = await layer.receive_many([inbox], 10, timeout=1)
+        commands = client.info("commandstats")
+    assert first == [(names[i], {"i": i}) for i in range(3)]
+    assert then == [(names[i], {"i": i}) for i in (3, 4)]
+    assert "cmdstat_evalsha" not in commands and "cmdstat_eval" not in commands

@@ -304,9 +304,10 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         self, channels: Iterable[str], limit: int, timeout: float | None = None
     ) -> list[tuple[str, Message]]:
         """Up to ``limit`` ready messages in one round trip: what this process buffered
-        already, else one ``BLMPOP`` (plain channels on one server), else one pop script
-        per server (per slot on a cluster) across every channel, durable ones held as
-        :meth:`receive` holds them. Nothing taken is kept back: the caller starts them all.
+        already, else one ``BLMPOP`` (lists on one server: plain channels, process
+        inboxes), else one pop script per server (per slot on a cluster) across every
+        channel, durable ones held as :meth:`receive` holds them. Nothing taken is kept
+        back: the caller starts them all.
         """
         if isinstance(channels, str):
             raise TypeError("receive_many() takes a list of channel names, not one str")
@@ -317,7 +318,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             return buffered
         await self._ready()
         plan = self._plan_of(names)
-        if plan.direct:
+        if plan.lists:
             return await self._blocking_many(plan, limit, timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout

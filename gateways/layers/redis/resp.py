@@ -90,6 +90,7 @@ class RespConnection(asyncio.Protocol):
         self._lost: Exception | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._queued_at = 0.0  # when the commands waiting in _out began to wait
+        self._unsent = 0  # replies due for the commands in _out (a transaction has several)
         self._drained: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -168,9 +169,11 @@ class RespConnection(asyncio.Protocol):
             if not self._out:
                 self._queued_at = now
             self._out.append(packed)
+            self._unsent += replies
         elif self._coalesce:
             self._out.append(packed)
             self._queued_at = now
+            self._unsent += replies
             self._armed = True
             loop.call_soon(self._flush)
         else:
@@ -209,6 +212,7 @@ class RespConnection(asyncio.Protocol):
         self._restart_late()
         data = b"".join(out)
         out.clear()
+        self._unsent = 0
         if self._lost is None and self._transport is not None:
             self._transport.write(data)
 
@@ -217,11 +221,11 @@ class RespConnection(asyncio.Protocol):
         turn ran long, their deadlines count from now."""
         waited = self._loop.time() - self._queued_at
         if waited > _LATE_WRITE:
-            self._postpone(len(self._out), waited)
+            self._postpone(self._unsent, waited)
             self._queued_at += waited
 
     def _postpone(self, count: int, seconds: float) -> None:
-        """Move the deadlines of the last ``count`` commands ``seconds`` later: a burst
+        """Move the deadlines of the last ``count`` replies due ``seconds`` later: a burst
         that kept the loop busy (10,000 closes at once) delayed their write, and a
         deadline counted from before it would call a healthy server unresponsive."""
         pending = self._pending

@@ -68,6 +68,9 @@ class Plan:
     durable: bool  # some channel is durable: waiting is polling
     #: The last receive found a message: the next looks without blocking first.
     flowing: bool = field(default=False)
+    #: Lists of one place, none durable (process inboxes too): a batch is one
+    #: ``LMPOP``/``BLMPOP`` (a single receive on an inbox takes a batch by script).
+    lists: bool = field(default=False)
 
 
 def make_plan(
@@ -93,8 +96,9 @@ def make_plan(
         takes = _takes(waits) if modes == "n" * len(names) else []
         places.append(Place(list_key(names[0]), names, keys, modes, waits, pop, takes))
     any_durable = any(durable(c) for c in channels)
-    direct = len(places) == 1 and not any_durable and not any(c.endswith("!") for c in channels)
-    return Plan(places, direct, any_durable)
+    lists = len(places) == 1 and not any_durable
+    direct = lists and not any(c.endswith("!") for c in channels)
+    return Plan(places, direct, any_durable, lists=lists)
 
 
 def _takes(lists: list[str]) -> list[tuple[tuple[Arg, ...], bytes]]:
