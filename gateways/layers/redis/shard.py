@@ -118,7 +118,6 @@ _UNAVAILABLE = (
     ReadOnlyError,
     BusyLoadingError,
     ClusterError,
-    ExecAbortError,
     RedisClusterException,
     OSError,
     *_REDIRECTED,
