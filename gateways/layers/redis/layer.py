@@ -156,8 +156,8 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def clock(self, channel: str) -> float:
         """The clock of the Redis server holding ``channel`` (learnt from its replies;
         this machine's clock until the first one)."""
-        try:
-            offset = self._shard_of(self._list_key(channel)).clock_offset
+        try:  # (a route is kept per queue: no key to build)
+            offset = self._shard_of(self._route(real_channel(channel)).key).clock_offset
         except LayerUnavailable:
             offset = None
         return time.time() + (offset or 0.0)
