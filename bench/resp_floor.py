@@ -89,7 +89,7 @@ PUSH = b"*3\r\n$5\r\nRPUSH\r\n$5\r\nfloor\r\n"
 POP = b"*2\r\n$4\r\nLPOP\r\n$5\r\nfloor\r\n"
 
 
-async def bare(conn: BareProtocol) -> Ops:
+def bare(conn: BareProtocol) -> Ops:
     async def send(message: dict[str, Any]) -> None:
         await conn.call(PUSH + _bulk(msgpack.packb(message)))
 
@@ -125,7 +125,7 @@ async def one_round(url: str, host: str, port: int, count: int) -> dict[str, dic
     layer = get_layer(url, capacity=count + 1)
     try:
         return {
-            "bare protocol": await measure(await bare(conn), count),
+            "bare protocol": await measure(bare(conn), count),
             "gateways": await measure(gateways(layer), count),
         }
     finally:
