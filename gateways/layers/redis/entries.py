@@ -26,7 +26,7 @@ def tail(channel: str, data: bytes, delivery_id: str = "") -> bytes:
 
 def stamped(expires_ms: int, channel: str, data: bytes) -> bytes:
     """A whole entry, for a send that pushes it itself (no script)."""
-    return b"%015d%s\0\0%s" % (expires_ms, channel.encode("ascii"), data)
+    return b"%015d%s" % (expires_ms, tail(channel, data))
 
 
 def parse(raw: bytes, channel: str) -> Entry:

@@ -31,21 +31,26 @@ from collections import deque
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
-import hiredis
 import msgpack
 
 from gateways.layers.base import BaseChannelLayer, Message, real_channel, validate_channel_name
 from gateways.layers.errors import ChannelFull, LayerUnavailable
 from gateways.layers.observing import ChannelFigures
 from gateways.layers.redis import entries
-from gateways.layers.redis._compat import reply_error
 from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.groups import RedisGroups
 from gateways.layers.redis.keys import KeySpace
 from gateways.layers.redis.orders import RedisOrders
-from gateways.layers.redis.resp import Arg, bulk, pack
+from gateways.layers.redis.resp import Arg, bulk, queued_reply
 from gateways.layers.redis.ring import HashRing
-from gateways.layers.redis.routes import CACHED, Place, Plan, Route, make_plan
+from gateways.layers.redis.routes import (
+    CACHED,
+    TRANSACTION_REPLIES,
+    Place,
+    Plan,
+    Route,
+    make_plan,
+)
 from gateways.layers.redis.settings import Address, ClusterAddress, SentinelAddress, ShardAddress
 from gateways.layers.redis.shard import Shard
 from gateways.layers.redis.topology import RingTopology, Topology
@@ -228,7 +233,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             args = [route.capacity, route.ttl_ms, tail]
             queued = await shard.script("send", [route.key], args, route.send + bulk(tail))
         if not queued:
-            raise ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")
+            raise _full(channel, route)
         shard.learn_clock(queued)
 
     def _send_soon(self, channel: str, data: bytes) -> asyncio.Future[None] | None:
@@ -249,7 +254,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         def settle(sent: asyncio.Future[None], done: Any) -> None:
             if sent.done():  # its caller gave up on it
                 return
-            length = done if isinstance(done, BaseException) else _first(done)
+            length = done if isinstance(done, BaseException) else queued_reply(done, 0)
             if isinstance(length, BaseException):
                 failure = shard.failure(length)
                 if failure is None:  # it never ran: the long way (follows the cluster)
@@ -261,22 +266,23 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             else:
                 self._in_background(sent, self._take_back(shard, route, channel, entry))
 
-        return shard.call_soon(MULTI + route.push + bulk(entry) + route.expire + EXEC, settle, 4)
+        transaction = route.push + bulk(entry) + route.expire
+        return shard.call_soon(transaction, settle, TRANSACTION_REPLIES)
 
     async def _take_back(self, shard: Shard, route: Route, channel: str, entry: bytes) -> None:
         """A push found its list past capacity: it stays if there is room after all."""
         if not await shard.script("take_back", [route.key], [route.capacity, entry]):
-            raise ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")
+            raise _full(channel, route)
 
     def _send_again(self, sent: asyncio.Future[None], channel: str, data: bytes) -> None:
         self._in_background(sent, self._send(channel, data))
 
     def _in_background(self, sent: asyncio.Future[None], finish: Awaitable[None]) -> None:
         """``sent`` settles as ``finish`` does (kept referenced until then)."""
-        again = asyncio.ensure_future(finish)
-        self._resends.add(again)
-        again.add_done_callback(self._resends.discard)
-        again.add_done_callback(lambda done: _pass_on(done, sent))
+        task = asyncio.ensure_future(finish)
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
+        task.add_done_callback(lambda done: _pass_on(done, sent))
 
     # -- receive -------------------------------------------------------------------------
 
@@ -684,11 +690,5 @@ def _pass_on(source: asyncio.Future[None], target: asyncio.Future[None]) -> None
         target.set_result(None)
 
 
-#: A plain send's transaction (see :meth:`RedisChannelLayer._send_soon`).
-MULTI, EXEC = pack(b"MULTI"), pack(b"EXEC")
-
-
-def _first(replies: list[Any]) -> Any:
-    """The first reply of a transaction's (an error reply as its exception)."""
-    first = replies[0]
-    return reply_error(str(first)) if isinstance(first, hiredis.ReplyError) else first
+def _full(channel: str, route: Route) -> ChannelFull:
+    return ChannelFull(f"channel {channel!r} is full ({route.capacity} messages)")

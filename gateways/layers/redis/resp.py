@@ -269,6 +269,14 @@ class RespConnection(asyncio.Protocol):
         self._drained.clear()
 
 
+def queued_reply(replies: list[Any], index: int) -> Any:
+    """Reply ``index`` of a transaction's ``EXEC``: an error reply as its exception, as
+    :meth:`RespConnection.call` gives a command's own (hiredis leaves those inside an
+    array as its ``ReplyError``)."""
+    reply = replies[index]
+    return reply_error(str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
+
+
 def _skipped(future: asyncio.Future[Any], reply: Any) -> None:
     """A reply before the last of a call's: a transaction's ``OK`` and ``QUEUED``s (a
     command that could not be queued makes ``EXEC`` fail, the reply that counts)."""

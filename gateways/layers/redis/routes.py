@@ -19,6 +19,8 @@ from gateways.layers.redis.shard import script_prefix
 
 #: Routes and plans kept per layer (names past this are worked out on every call).
 CACHED = 10_000
+#: Replies to a plain send's transaction (``EXEC``'s, the last, is the one that counts).
+TRANSACTION_REPLIES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +33,16 @@ class Route:
     durable: bool
     #: The send script's EVALSHA up to its last argument, the entry (scripts.SEND).
     send: bytes
-    #: A plain send: ``RPUSH`` up to its entry, and the ``PEXPIRE`` that follows it.
+    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entry:
+    #: ``MULTI`` and ``RPUSH`` up to the entry, then ``PEXPIRE`` and ``EXEC``.
     push: bytes
     expire: bytes
 
     @classmethod
     def make(cls, key: str, capacity: int, ttl_ms: int, durable: bool) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
-        push = b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
-        expire = pack(b"PEXPIRE", key, 2 * ttl_ms)
+        push = pack(b"MULTI") + b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
+        expire = pack(b"PEXPIRE", key, 2 * ttl_ms) + pack(b"EXEC")
         return cls(key, capacity, ttl_ms, durable, prefix, push, expire)
 
 
