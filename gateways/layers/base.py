@@ -352,6 +352,8 @@ class BaseChannelLayer:
     @staticmethod
     def _receive_names(channels: Iterable[str]) -> tuple[list[str], str | None]:
         """The checked names of a receive, and its one full ``prefix!suffix`` name if any."""
+        if type(channels) is list and len(channels) == 1 and channels[0] in _valid_names[True]:
+            return channels, None  # one name, checked before: a worker's, an inbox
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not one str")
         names = [validate_channel_name(c, receive=True) for c in channels]

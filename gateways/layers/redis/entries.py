@@ -25,14 +25,20 @@ def tail(channel: str, data: bytes, delivery_id: str = "") -> bytes:
 
 
 def stamped(expires_ms: int, channel: str, data: bytes) -> bytes:
-    """A whole entry, for a send that pushes it itself (no script)."""
-    return b"%015d%s" % (expires_ms, tail(channel, data))
+    """A whole entry, for a send that pushes it itself (no script; no delivery id)."""
+    return b"%015d%s\0\0%s" % (expires_ms, channel.encode("ascii"), data)
 
 
 def parse(raw: bytes, channel: str) -> Entry:
     """``raw``, taken from ``channel``'s list (its name, for an entry that leaves it out;
     a process inbox's entries always name theirs)."""
-    first = raw.index(b"\0", HEAD)
-    second = raw.index(b"\0", first + 1)
-    named = raw[HEAD:first].decode("ascii") if first > HEAD else channel
-    return Entry(named, raw[first + 1 : second].decode("ascii"), raw[second + 1 :])
+    head, delivery_id, data = raw.split(b"\0", 2)
+    named = head[HEAD:].decode("ascii") if len(head) > HEAD else channel
+    return Entry(named, delivery_id.decode("ascii"), data)
+
+
+def parse_plain(raw: bytes, channel: str) -> tuple[str, bytes]:
+    """:func:`parse` for the hot path of a plain channel, which has no delivery id: its
+    channel and data."""
+    head, _, data = raw.split(b"\0", 2)
+    return (head[HEAD:].decode("ascii") if len(head) > HEAD else channel), data

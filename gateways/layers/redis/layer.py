@@ -53,6 +53,7 @@ from gateways.layers.redis.routes import (
 )
 from gateways.layers.redis.settings import Address, ClusterAddress, SentinelAddress, ShardAddress
 from gateways.layers.redis.shard import Shard
+from gateways.layers.redis.taker import AGAIN, LONG_WAY, Taker
 from gateways.layers.redis.topology import RingTopology, Topology
 
 #: The content key that tells a consumer about a durable delivery (see gateways.message).
@@ -202,8 +203,9 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         if route is None:
             # (an inbox ``p!`` takes the capacity of its ``p!suffix`` channels)
             capacity = self.capacity_of(queue + "_" if queue.endswith("!") else queue)
+            key = self._list_key(queue)
             route = Route.make(
-                self._list_key(queue), capacity, self._ttl_ms(queue), self.durable[queue]
+                key, capacity, self._ttl_ms(queue), self.durable[queue], self.topology.pinned(key)
             )
             if len(self._routes) < CACHED:
                 self._routes[queue] = route
@@ -242,10 +244,10 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         request, one per reply), and no script: ``RPUSH`` and ``PEXPIRE`` in a
         transaction (see scripts.TAKE_BACK), the entry's expiry stamped on the server's
         clock as last learnt."""
-        route = self._route(real_channel(channel))
+        route = self._routes.get(channel) or self._route(real_channel(channel))
         if route.durable or self.topology.stale:
             return None
-        shard = self.topology.shard_of(route.key)
+        shard = route.shard or self.topology.shard_of(route.key)
         now = shard.server_ms()
         if now is None:  # the long way asks the server's clock
             return None
@@ -289,8 +291,38 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     async def _receive_decoded(
         self, names: list[str], timeout: float | None
     ) -> tuple[str, Message] | tuple[None, None]:
+        if not self._buffers and not self.topology.stale:
+            plan = self._plan_of(names)
+            while plan.flowing and (taking := self._take_soon(plan)) is not None:
+                taken = await taking
+                if taken is None:  # nothing there: wait for the next, blocking
+                    plan.flowing = False
+                    if timeout is not None and timeout < 0.01:
+                        return None, None
+                elif taken is LONG_WAY:
+                    break
+                elif taken is not AGAIN:
+                    return taken
         found = await self._receive_entry(names, timeout)
         return (None, None) if found is None else self._delivered(found)
+
+    def _take_soon(self, plan: Plan) -> asyncio.Future[Any] | None:
+        """:meth:`_take_ready` begun at once on the shared connection, without a
+        coroutine (one per message a worker or a client receives): a future of the
+        message, None if nothing was there, AGAIN or LONG_WAY (see taker.py). None: go
+        the long way."""
+        taker = plan.taker
+        if taker is not None and taker.pinned:
+            return taker.take()
+        if not plan.direct:
+            return None
+        place = plan.places[0]
+        shard = self._shard_of(place.key)
+        if taker is None or taker.shard is not shard:
+            pinned = self.topology.pinned(place.key) is shard
+            taker = Taker(shard, place, self.keys.channel_of, self.deserialize, pinned)
+            plan.taker = taker
+        return taker.take()
 
     def _delivered(self, found: Found) -> tuple[str, Message]:
         """The message as a consumer sees it: a durable one says which delivery it is."""

@@ -66,7 +66,8 @@ class Endpoint(UrlSettings):
 #: A write held back longer than this (seconds) restarts its commands' deadlines.
 _LATE_WRITE = 0.1
 
-_Pending = tuple[asyncio.Future[Any], float, Orphan | None, Settle | None]
+#: (future, deadline, orphan, settle, replies to skip before the one that counts)
+_Pending = tuple[asyncio.Future[Any], float, Orphan | None, Settle | None, int]
 
 
 class RespConnection(asyncio.Protocol):
@@ -84,13 +85,16 @@ class RespConnection(asyncio.Protocol):
         self.client_id: int | None = None
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader()
-        # (future, deadline, orphan, settle) per command sent, oldest first
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Pending] = deque()  # per call, oldest first
+        self._skipped = 0  # replies of the oldest call skipped so far (a transaction's)
         self._transport: asyncio.Transport | None = None
         self._lost: Exception | None = None
+        #: Connected and not lost (kept as a field: every command looks at it).
+        self.open = False
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = _NEVER  # when it fires
         self._queued_at = 0.0  # when the commands waiting in _out began to wait
-        self._unsent = 0  # replies due for the commands in _out (a transaction has several)
+        self._unsent = 0  # calls in _out
         self._drained: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -98,14 +102,19 @@ class RespConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports are not asyncio.Transport subclasses, but write alike)
         self._transport = cast(asyncio.Transport, transport)
+        self.open = self._lost is None
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
+        pending = self._pending
         try:
             while self._lost is None and (reply := self._reader.gets()) is not False:
+                if pending and pending[0][4] > self._skipped:  # a transaction's OK, QUEUEDs
+                    self._skipped += 1
+                    continue
                 self._deliver(reply)
         except hiredis.ProtocolError as exc:
             self.abort(RedisConnectionError(f"redis {self.name}: bad reply ({exc})"))
@@ -121,7 +130,8 @@ class RespConnection(asyncio.Protocol):
         if not self._pending:
             self.abort(RedisConnectionError(f"redis {self.name}: a reply nobody asked for"))
             return
-        future, _, orphan, settle = self._pending.popleft()
+        self._skipped = 0
+        future, _, orphan, settle, _ = self._pending.popleft()
         if isinstance(reply, hiredis.ReplyError):
             reply = reply_error(str(reply))
         if future.done():  # its caller is gone
@@ -139,10 +149,6 @@ class RespConnection(asyncio.Protocol):
     # -- commands ------------------------------------------------------------------------
 
     @property
-    def open(self) -> bool:
-        return self._transport is not None and self._lost is None
-
-    @property
     def busy(self) -> bool:
         return bool(self._pending)
 
@@ -157,7 +163,8 @@ class RespConnection(asyncio.Protocol):
     ) -> asyncio.Future[Any]:
         """Send one packed command; the future gets its reply (or error), or what
         ``settle`` makes of them. ``replies``: ``packed`` holds that many commands
-        (a transaction), of which only the last reply counts."""
+        (a transaction), of which only the last reply counts (a command that could not
+        be queued fails the ``EXEC``)."""
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
@@ -169,22 +176,18 @@ class RespConnection(asyncio.Protocol):
             if not self._out:
                 self._queued_at = now
             self._out.append(packed)
-            self._unsent += replies
+            self._unsent += 1
         elif self._coalesce:
             self._out.append(packed)
             self._queued_at = now
-            self._unsent += replies
+            self._unsent = 1
             self._armed = True
             loop.call_soon(self._flush)
         else:
             self._transport.write(packed)
-        if replies > 1:
-            self._pending.extend([(future, deadline, None, _skipped)] * (replies - 1))
-        self._pending.append((future, deadline, orphan, settle))
-        if deadline != _NEVER and (self._timer is None or deadline < self._timer.when()):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._check)
+        self._pending.append((future, deadline, orphan, settle, replies - 1))
+        if deadline < self._timer_at:
+            self._arm(deadline)
         return future
 
     async def drained(self) -> None:
@@ -225,19 +228,28 @@ class RespConnection(asyncio.Protocol):
             self._queued_at += waited
 
     def _postpone(self, count: int, seconds: float) -> None:
-        """Move the deadlines of the last ``count`` replies due ``seconds`` later: a burst
+        """Move the deadlines of the last ``count`` calls due ``seconds`` later: a burst
         that kept the loop busy (10,000 closes at once) delayed their write, and a
         deadline counted from before it would call a healthy server unresponsive."""
         pending = self._pending
         for i in range(len(pending) - count, len(pending)):
-            future, deadline, orphan, settle = pending[i]
+            future, deadline, orphan, settle, skip = pending[i]
             if deadline != _NEVER:
-                pending[i] = (future, deadline + seconds, orphan, settle)
+                pending[i] = (future, deadline + seconds, orphan, settle, skip)
+
+    def _arm(self, deadline: float) -> None:
+        """The timer fires at ``deadline`` (``_NEVER``: not at all)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline != _NEVER:
+            self._timer = self._loop.call_at(deadline, self._check)
 
     def _check(self) -> None:
         """One timer per connection, not one per command: it looks at the oldest reply
         outstanding and gives up on the server when that one is overdue."""
-        self._timer = None
+        self._timer, self._timer_at = None, _NEVER
         if not self._pending:
             return
         if self._out:  # (uvloop runs a due timer before the write that was queued)
@@ -245,17 +257,16 @@ class RespConnection(asyncio.Protocol):
         deadline = min(pending[1] for pending in self._pending)
         if deadline <= self._loop.time():
             self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
-        elif deadline != _NEVER:
-            self._timer = self._loop.call_at(deadline, self._check)
+        else:
+            self._arm(deadline)
 
     def _fail(self, error: Exception) -> None:
         if self._lost is None:
             self._lost = error
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.open = False
+        self._arm(_NEVER)
         while self._pending:
-            future, _, _, settle = self._pending.popleft()
+            future, _, _, settle, _ = self._pending.popleft()
             if settle is not None:
                 settle(future, error)
             elif not future.done():
@@ -275,11 +286,6 @@ def queued_reply(replies: list[Any], index: int) -> Any:
     array as its ``ReplyError``)."""
     reply = replies[index]
     return reply_error(str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
-
-
-def _skipped(future: asyncio.Future[Any], reply: Any) -> None:
-    """A reply before the last of a call's: a transaction's ``OK`` and ``QUEUED``s (a
-    command that could not be queued makes ``EXEC`` fail, the reply that counts)."""
 
 
 async def connect(

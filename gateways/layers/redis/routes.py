@@ -15,7 +15,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from gateways.layers.redis.resp import Arg, bulk, pack
-from gateways.layers.redis.shard import script_prefix
+from gateways.layers.redis.shard import Shard, script_prefix
+from gateways.layers.redis.taker import Taker
 
 #: Routes and plans kept per layer (names past this are worked out on every call).
 CACHED = 10_000
@@ -37,13 +38,17 @@ class Route:
     #: ``MULTI`` and ``RPUSH`` up to the entry, then ``PEXPIRE`` and ``EXEC``.
     push: bytes
     expire: bytes
+    #: The server holding ``key`` for good (see Topology.pinned), else None.
+    shard: Shard | None
 
     @classmethod
-    def make(cls, key: str, capacity: int, ttl_ms: int, durable: bool) -> Route:
+    def make(
+        cls, key: str, capacity: int, ttl_ms: int, durable: bool, shard: Shard | None
+    ) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
         push = pack(b"MULTI") + b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
         expire = pack(b"PEXPIRE", key, 2 * ttl_ms) + pack(b"EXEC")
-        return cls(key, capacity, ttl_ms, durable, prefix, push, expire)
+        return cls(key, capacity, ttl_ms, durable, prefix, push, expire, shard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ class Plan:
     #: Lists of one place, none durable (process inboxes too): a batch is one
     #: ``LMPOP``/``BLMPOP`` (a single receive on an inbox takes a batch by script).
     lists: bool = field(default=False)
+    #: The look without blocking of a direct plan, kept once made (see taker.py).
+    taker: Taker | None = field(default=None)
 
 
 def make_plan(

@@ -271,16 +271,17 @@ class Shard:
         self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
 
     def call_soon(
-        self, packed: bytes, settle: Settle, replies: int = 1
+        self, packed: bytes, settle: Settle, replies: int = 1, orphan: Orphan | None = None
     ) -> asyncio.Future[Any] | None:
         """One packed command (``replies``: a transaction of that many) on the shared
         connection, begun at once: its future, which ``settle`` resolves from the (last)
-        reply or the error as it is read; None when the connection must first be opened
-        or looked for (then use the coroutines)."""
+        reply or the error as it is read (``orphan`` gets the reply if the caller left);
+        None when the connection must first be opened or looked for (then use the
+        coroutines)."""
         conn = self._command
         if conn is None or not conn.open or self._recheck:
             return None
-        return conn.call(packed, settle=settle, replies=replies)
+        return conn.call(packed, settle=settle, replies=replies, orphan=orphan)
 
     def failure(self, exc: BaseException) -> BaseException | None:
         """What a command begun with :meth:`call_soon` raises for ``exc``: the server not
@@ -396,7 +397,7 @@ class Shard:
         shared connection: (list key, entry), or None (nothing there, or no ``LMPOP``).
         What a cancelled caller took goes back to the head of its list."""
         try:
-            reply = await self.call(*command, packed=packed, orphan=self._orphan_of(command))
+            reply = await self.call(*command, packed=packed, orphan=self.orphan_of(command))
         except ResponseError as exc:
             if "unknown command" not in str(exc).lower():
                 raise
@@ -412,7 +413,7 @@ class Shard:
         entries), or None."""
         if len(keys) == 1:
             command: tuple[Arg, ...] = (b"LPOP", keys[0], count)
-            taken = await self.call(*command, orphan=self._orphan_of(command))
+            taken = await self.call(*command, orphan=self.orphan_of(command))
             return None if not taken else (keys[0], taken)
         command = (b"LMPOP", len(keys), *keys, b"LEFT", b"COUNT", count)
         try:
@@ -501,7 +502,7 @@ class Shard:
         self._give_back(conn)
         return reply
 
-    def _orphan_of(self, command: tuple[Arg, ...]) -> Orphan:
+    def orphan_of(self, command: tuple[Arg, ...]) -> Orphan:
         """Who gives back what a non-blocking pop took for a caller that left: an
         ``LMPOP`` reply names its list, an ``LPOP`` reply does not."""
         if command[0] != b"LPOP":

@@ -39,6 +39,11 @@ class Topology:
     def place_of(self, key: str) -> Hashable:
         raise NotImplementedError
 
+    def pinned(self, key: str) -> Shard | None:
+        """The server that holds ``key`` for good (a ring's), which a hot path may keep;
+        None: ask :meth:`shard_of` each time (a cluster's slots move)."""
+        return None
+
     async def refresh(self) -> None:
         """Learn the layout again (after :attr:`stale` was set)."""
 
@@ -75,6 +80,9 @@ class RingTopology(Topology):
 
     def place_of(self, key: str) -> Hashable:
         return self.ring[key]
+
+    def pinned(self, key: str) -> Shard | None:
+        return self.shard_of(key)
 
     async def _close_own(self) -> None:
         closing = getattr(self._hooks, "close", None)
