@@ -15,7 +15,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgpack
@@ -238,6 +238,9 @@ class BaseChannelLayer:
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
+        #: What seals a serialized message and opens it again (a layer's encryption).
+        self._seal: Callable[[bytes], bytes] | None = None
+        self._unseal: Callable[[bytes], bytes] | None = None
         # Not for a subclass that wraps send() (it would be bypassed).
         cls = type(self)
         base = BaseChannelLayer
@@ -279,9 +282,11 @@ class BaseChannelLayer:
             raise MessageTooLarge(
                 f"message is {len(data)} bytes; this layer's limit is {self.max_message_size}"
             )
-        return data
+        return data if self._seal is None else self._seal(data)
 
     def deserialize(self, data: bytes) -> Message:
+        if self._unseal is not None:
+            data = self._unseal(data)
         message: Message = msgpack.unpackb(data, raw=False)
         if GROUP_KEY in message:  # one lookup: any other message pays nothing more
             return _from_group(message)
@@ -290,7 +295,8 @@ class BaseChannelLayer:
     # -- public API --------------------------------------------------------------------
 
     async def send(self, channel: str, message: Mapping[str, Any]) -> None:
-        validate_channel_name(channel)
+        if channel not in _valid_names[False]:  # (a name sent to before: known good)
+            validate_channel_name(channel)
         try:
             data = self.serialize(message)
             if self._sends_soon and (sent := self._send_soon(channel, data)) is not None:
@@ -344,6 +350,8 @@ class BaseChannelLayer:
         A name ending in ``!`` receives every channel of that process prefix; a full
         ``prefix!suffix`` name receives just that one, buffering its siblings.
         """
+        if type(channels) is list and len(channels) == 1 and channels[0] in _valid_names[True]:
+            return await self._receive_decoded(channels, timeout)  # (a worker's, an inbox)
         names, specific = self._receive_names(channels)
         if specific is None:
             return await self._receive_decoded(names, timeout)
@@ -352,8 +360,6 @@ class BaseChannelLayer:
     @staticmethod
     def _receive_names(channels: Iterable[str]) -> tuple[list[str], str | None]:
         """The checked names of a receive, and its one full ``prefix!suffix`` name if any."""
-        if type(channels) is list and len(channels) == 1 and channels[0] in _valid_names[True]:
-            return channels, None  # one name, checked before: a worker's, an inbox
         if isinstance(channels, str):
             raise TypeError("receive() takes a list of channel names, not one str")
         names = [validate_channel_name(c, receive=True) for c in channels]

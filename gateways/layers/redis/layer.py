@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import msgpack
@@ -120,7 +121,9 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         #: Whether durable sends wait for replicas at all: with automatic failover
         #: (Sentinel, Cluster), or when asked to.
         self._replicated = sentinel or self.topology.tagged or self.durable_replicas > 0
-        self._fernet = _multi_fernet(encryption_keys)
+        fernet = _multi_fernet(encryption_keys)
+        if fernet is not None:
+            self._seal, self._unseal = fernet.encrypt, functools.partial(_decrypt, fernet)
         #: Capacity rules for the group_send script (see capacities.py).
         self._sizes = capacity_args(
             self.capacity,
@@ -170,25 +173,6 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
 
     def _ttl_ms(self, channel: str) -> int:
         return self.durable_ms if self.durable[channel] else int(self.expiry * 1000)
-
-    # -- encryption ----------------------------------------------------------------------
-
-    def serialize(self, message: Mapping[str, Any]) -> bytes:
-        data = super().serialize(message)
-        return data if self._fernet is None else self._fernet.encrypt(data)
-
-    def deserialize(self, data: bytes) -> Message:
-        if self._fernet is not None:
-            from cryptography.fernet import InvalidToken
-
-            try:
-                data = self._fernet.decrypt(data)
-            except InvalidToken:
-                raise ValueError(
-                    "a message could not be decrypted with any of this layer's "
-                    "encryption_keys (is the sender using another key?)"
-                ) from None
-        return super().deserialize(data)
 
     # -- send ----------------------------------------------------------------------------
 
@@ -256,20 +240,27 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         def settle(sent: asyncio.Future[None], done: Any) -> None:
             if sent.done():  # its caller gave up on it
                 return
-            length = done if isinstance(done, BaseException) else queued_reply(done, 0)
-            if isinstance(length, BaseException):
-                failure = shard.failure(length)
-                if failure is None:  # it never ran: the long way (follows the cluster)
-                    self._send_again(sent, channel, data)
+            if type(done) is list and type(length := done[0]) is int:  # EXEC: RPUSH's first
+                if length <= route.capacity:
+                    sent.set_result(None)
                 else:
-                    sent.set_exception(failure)
-            elif length <= route.capacity:
-                sent.set_result(None)
+                    self._in_background(sent, self._take_back(shard, route, channel, entry))
             else:
-                self._in_background(sent, self._take_back(shard, route, channel, entry))
+                self._send_failed(sent, shard, channel, data, done)
 
         transaction = route.push + bulk(entry) + route.expire
         return shard.call_soon(transaction, settle, TRANSACTION_REPLIES)
+
+    def _send_failed(
+        self, sent: asyncio.Future[None], shard: Shard, channel: str, data: bytes, done: Any
+    ) -> None:
+        """A plain send's transaction failed (``done``: the error, or EXEC's replies)."""
+        error = done if isinstance(done, BaseException) else queued_reply(done, 0)
+        failure = shard.failure(error)
+        if failure is None:  # it never ran: the long way (follows the cluster)
+            self._send_again(sent, channel, data)
+        else:
+            sent.set_exception(failure)
 
     async def _take_back(self, shard: Shard, route: Route, channel: str, entry: bytes) -> None:
         """A push found its list past capacity: it stays if there is room after all."""
@@ -292,9 +283,15 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         self, names: list[str], timeout: float | None
     ) -> tuple[str, Message] | tuple[None, None]:
         if not self._buffers and not self.topology.stale:
-            plan = self._plan_of(names)
-            while plan.flowing and (taking := self._take_soon(plan)) is not None:
-                taken = await taking
+            plan = self._plans.get(tuple(names)) or self._plan_of(names)
+            while plan.flowing and (taker := self._taker(plan)) is not None:
+                if (taking := taker.take()) is None:
+                    break
+                try:
+                    taken = await taking
+                except asyncio.CancelledError:
+                    taker.give_back(taking)
+                    raise
                 if taken is None:  # nothing there: wait for the next, blocking
                     plan.flowing = False
                     if timeout is not None and timeout < 0.01:
@@ -302,27 +299,26 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
                 elif taken is LONG_WAY:
                     break
                 elif taken is not AGAIN:
-                    return taken
+                    channel, data = entries.parse_plain(taken[1], taken[0])
+                    return channel, self.deserialize(data)
         found = await self._receive_entry(names, timeout)
         return (None, None) if found is None else self._delivered(found)
 
-    def _take_soon(self, plan: Plan) -> asyncio.Future[Any] | None:
-        """:meth:`_take_ready` begun at once on the shared connection, without a
-        coroutine (one per message a worker or a client receives): a future of the
-        message, None if nothing was there, AGAIN or LONG_WAY (see taker.py). None: go
-        the long way."""
+    def _taker(self, plan: Plan) -> Taker | None:
+        """How a receive on ``plan`` looks without blocking: :meth:`_take_ready` begun
+        at once on the shared connection, without a coroutine (one per message a worker
+        or a client receives; see taker.py). None: go the long way."""
         taker = plan.taker
         if taker is not None and taker.pinned:
-            return taker.take()
+            return taker
         if not plan.direct:
             return None
         place = plan.places[0]
         shard = self._shard_of(place.key)
         if taker is None or taker.shard is not shard:
             pinned = self.topology.pinned(place.key) is shard
-            taker = Taker(shard, place, self.keys.channel_of, self.deserialize, pinned)
-            plan.taker = taker
-        return taker.take()
+            taker = plan.taker = Taker(shard, place, self.keys.channel_of, pinned)
+        return taker
 
     def _delivered(self, found: Found) -> tuple[str, Message]:
         """The message as a consumer sees it: a durable one says which delivery it is."""
@@ -695,6 +691,18 @@ def _topology(address: Address, **shard: Any) -> Topology:
 def _shuffled(keys: list[str]) -> list[str]:
     """``keys`` in a random order (a blocking pop takes the first list that has any)."""
     return keys if len(keys) == 1 else random.sample(keys, len(keys))
+
+
+def _decrypt(fernet: Any, data: bytes) -> bytes:
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return fernet.decrypt(data)
+    except InvalidToken:
+        raise ValueError(
+            "a message could not be decrypted with any of this layer's "
+            "encryption_keys (is the sender using another key?)"
+        ) from None
 
 
 def _multi_fernet(keys: Iterable[str]) -> Any:

@@ -143,7 +143,7 @@ class RespConnection(asyncio.Protocol):
             future.set_exception(reply)
         else:
             future.set_result(reply)
-        if not self._pending:
+        if self._drained and not self._pending:
             self._wake_drained()
 
     # -- commands ------------------------------------------------------------------------
@@ -212,7 +212,8 @@ class RespConnection(asyncio.Protocol):
         out = self._out
         if not out:
             return
-        self._restart_late()
+        if self._loop.time() - self._queued_at > _LATE_WRITE:
+            self._restart_late()
         data = b"".join(out)
         out.clear()
         self._unsent = 0

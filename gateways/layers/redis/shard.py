@@ -417,7 +417,7 @@ class Shard:
             return None if not taken else (keys[0], taken)
         command = (b"LMPOP", len(keys), *keys, b"LEFT", b"COUNT", count)
         try:
-            reply = await self.call(*command, orphan=self._orphaned)
+            reply = await self.call(*command, orphan=self.orphaned)
         except ResponseError as exc:
             if "unknown command" not in str(exc).lower():
                 raise
@@ -487,12 +487,12 @@ class Shard:
             future = conn.call(
                 command,
                 timeout=seconds + BLOCK_GRACE,
-                orphan=self._orphaned,  # a reply after the caller left goes back
+                orphan=self.orphaned,  # a reply after the caller left goes back
             )
             try:
                 reply = await future
             except asyncio.CancelledError:
-                _late_reply(future, self._orphaned)
+                _late_reply(future, self.orphaned)
                 self._spawn(self._abandon(conn))  # which gives the connection back
                 raise
             except BaseException:
@@ -506,11 +506,11 @@ class Shard:
         """Who gives back what a non-blocking pop took for a caller that left: an
         ``LMPOP`` reply names its list, an ``LPOP`` reply does not."""
         if command[0] != b"LPOP":
-            return self._orphaned
+            return self.orphaned
         key = command[1]
-        return lambda taken: self._orphaned(None if taken is None else (key, taken))
+        return lambda taken: self.orphaned(None if taken is None else (key, taken))
 
-    def _orphaned(self, reply: Any) -> None:
+    def orphaned(self, reply: Any) -> None:
         """A pop whose caller was cancelled took entries: put them back."""
         if reply is not None:
             key, taken = reply
