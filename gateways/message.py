@@ -71,10 +71,13 @@ class Message(Mapping[str, Any]):
 
     async def reply(self, content: Mapping[str, Any]) -> None:
         """Send ``content`` on this message's reply channel (at once where the layer's
-        queues are in this process: no send coroutine per reply)."""
+        queues are in this process, or begun at once where it can: no send coroutine
+        per reply)."""
         channel = self._require_reply_channel()
-        if not self.layer.send_now(channel, content):
-            await self.layer.send(channel, content)
+        layer = self.layer
+        if not layer.send_now(channel, content):
+            sent = layer.send_soon(channel, content)
+            await (layer.send(channel, content) if sent is None else sent)
         self.replied = True
 
 

@@ -165,8 +165,9 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def clock(self, channel: str) -> float:
         """The clock of the Redis server holding ``channel`` (learnt from its replies;
         this machine's clock until the first one)."""
+        route = self._routes.get(channel) or self._route(real_channel(channel))
         try:  # (a route is kept per queue: no key to build)
-            offset = self._shard_of(self._route(real_channel(channel)).key).clock_offset
+            offset = (route.shard or self._shard_of(route.key)).clock_offset
         except LayerUnavailable:
             offset = None
         return time.time() + (offset or 0.0)
