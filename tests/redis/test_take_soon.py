@@ -19,19 +19,20 @@ def _commands(client) -> dict[str, int]:
     return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
 
 
-async def flowing(layer, channels: list[str]) -> None:
-    """A receive found a message: the next ones look without blocking first."""
+async def flowing(layer, channels: list[str], queued: int = 0) -> None:
+    """A receive found a message: the next ones look without blocking first. Then
+    ``queued`` messages ``{"n": 0}``, ``{"n": 1}``... wait on the first channel."""
     await layer.send(channels[0], {"n": "first"})
     assert (await layer.receive(channels, timeout=1))[1] == {"n": "first"}
+    for n in range(queued):
+        await layer.send(channels[0], {"n": n})
 
 
 async def test_a_flowing_receive_is_one_list_pop_and_keeps_order(
     redis_server, redis_layer_url, open_layer
 ):
     layer = open_layer(redis_layer_url)
-    await flowing(layer, ["test.flow"])
-    for n in range(3):
-        await layer.send("test.flow", {"n": n})
+    await flowing(layer, ["test.flow"], queued=3)
     with redis_server.client() as client:
         client.config_resetstat()
         got = [(await layer.receive(["test.flow"], timeout=1))[1]["n"] for _ in range(3)]
@@ -85,9 +86,7 @@ async def test_a_cancelled_receive_gives_its_message_back_to_the_head_of_the_lis
     redis_server, redis_layer_url, open_layer
 ):
     layer = open_layer(redis_layer_url)
-    await flowing(layer, ["test.flow-cancel"])
-    for n in range(2):
-        await layer.send("test.flow-cancel", {"n": n})
+    await flowing(layer, ["test.flow-cancel"], queued=2)
     receiving = asyncio.ensure_future(layer.receive(["test.flow-cancel"]))
     await asyncio.sleep(0)  # its pop is begun, not written yet
     receiving.cancel()

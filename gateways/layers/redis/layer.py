@@ -280,28 +280,44 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
 
     # -- receive -------------------------------------------------------------------------
 
+    async def receive(
+        self, channels: Iterable[str], timeout: float | None = None
+    ) -> tuple[str, Message] | tuple[None, None]:
+        """:meth:`BaseChannelLayer.receive`. While messages flow on channels received on
+        before, it looks without blocking first, with no coroutine but this one (one
+        receive per message a client or a worker takes); then it waits as usual."""
+        if type(channels) is not list or (plan := self._flowing(channels)) is None:
+            return await super().receive(channels, timeout)
+        while plan.flowing and (taker := self._taker(plan)) is not None:
+            if (taking := taker.take()) is None:
+                break
+            try:
+                taken = await taking
+            except asyncio.CancelledError:
+                taker.give_back(taking)
+                raise
+            if taken is None:  # nothing there: wait for the next, blocking
+                plan.flowing = False
+                if timeout is not None and timeout < 0.01:
+                    return None, None
+            elif taken is LONG_WAY:
+                break
+            elif taken is not AGAIN:
+                channel, data = entries.parse_plain(taken[1], taken[0])
+                return channel, self.deserialize(data)
+        return await self._receive_decoded(channels, timeout)
+
+    def _flowing(self, channels: list[str]) -> Plan | None:
+        """The plan of a receive on ``channels`` if messages flow there: a plan is kept
+        only for names checked already (not a process-specific ``prefix!suffix``)."""
+        if self._buffers or self.topology.stale:
+            return None
+        plan = self._plans.get(tuple(channels))
+        return plan if plan is not None and plan.flowing else None
+
     async def _receive_decoded(
         self, names: list[str], timeout: float | None
     ) -> tuple[str, Message] | tuple[None, None]:
-        if not self._buffers and not self.topology.stale:
-            plan = self._plans.get(tuple(names)) or self._plan_of(names)
-            while plan.flowing and (taker := self._taker(plan)) is not None:
-                if (taking := taker.take()) is None:
-                    break
-                try:
-                    taken = await taking
-                except asyncio.CancelledError:
-                    taker.give_back(taking)
-                    raise
-                if taken is None:  # nothing there: wait for the next, blocking
-                    plan.flowing = False
-                    if timeout is not None and timeout < 0.01:
-                        return None, None
-                elif taken is LONG_WAY:
-                    break
-                elif taken is not AGAIN:
-                    channel, data = entries.parse_plain(taken[1], taken[0])
-                    return channel, self.deserialize(data)
         found = await self._receive_entry(names, timeout)
         return (None, None) if found is None else self._delivered(found)
 
