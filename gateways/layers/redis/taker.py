@@ -1,6 +1,6 @@
 """A receive's look without blocking, begun at once: while messages flow, each receive
 of a worker or a client is one ``LPOP`` (``LMPOP`` over several lists) on the shared
-connection, settled as its reply is read, with no coroutine of the layer's own.
+connection, settled as its reply is read: no coroutine but the receive itself.
 
 A :class:`Taker` is kept with its receive plan (routes.py): the packed commands, who
 gives back what a cancelled caller took, and the reading of the reply are worked out
