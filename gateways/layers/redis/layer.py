@@ -165,7 +165,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def clock(self, channel: str) -> float:
         """The clock of the Redis server holding ``channel`` (learnt from its replies;
         this machine's clock until the first one)."""
-        route = self._routes.get(channel) or self._route(real_channel(channel))
+        route = self._route(channel)
         try:  # (a route is kept per queue: no key to build)
             offset = (route.shard or self._shard_of(route.key)).clock_offset
         except LayerUnavailable:
@@ -182,8 +182,15 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         self._routes.clear()  # they know which queues are durable
         self._plans.clear()
 
-    def _route(self, queue: str) -> Route:
-        """How to send to ``queue`` (kept: its settings do not change)."""
+    def _route(self, channel: str) -> Route:
+        """How to send to ``channel``'s queue (kept per queue: its settings do not
+        change). A process's inbox is one list, durable or not as a whole (as its
+        receiver reads it); keeping it by the inbox keeps per-reply names out of the
+        cache."""
+        route = self._routes.get(channel)
+        if route is not None:
+            return route
+        queue = real_channel(channel)
         route = self._routes.get(queue)
         if route is None:
             # (an inbox ``p!`` takes the capacity of its ``p!suffix`` channels)
@@ -197,9 +204,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         return route
 
     async def _send(self, channel: str, data: bytes) -> None:
-        # A process's inbox is one list, durable or not as a whole (as its receiver reads
-        # it); looking it up by the inbox also keeps per-reply names out of the caches.
-        route = self._route(real_channel(channel))
+        route = self._route(channel)
         if self.topology.stale:
             await self.topology.refresh()
         shard = self.topology.shard_of(route.key)
@@ -229,7 +234,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         request, one per reply), and no script: ``RPUSH`` and ``PEXPIRE`` in a
         transaction (see scripts.TAKE_BACK), the entry's expiry stamped on the server's
         clock as last learnt."""
-        route = self._routes.get(channel) or self._route(real_channel(channel))
+        route = self._route(channel)
         if route.durable or self.topology.stale:
             return None
         shard = route.shard or self.topology.shard_of(route.key)

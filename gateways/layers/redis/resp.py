@@ -212,8 +212,7 @@ class RespConnection(asyncio.Protocol):
         out = self._out
         if not out:
             return
-        if self._loop.time() - self._queued_at > _LATE_WRITE:
-            self._restart_late()
+        self._restart_late()
         data = b"".join(out)
         out.clear()
         self._unsent = 0
