@@ -4,6 +4,7 @@ tests/fixtures/redis_server.py)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -52,3 +53,18 @@ async def wait_blocked(servers: Any, count: int = 1, timeout: float = 5.0) -> No
             while (await client.info("clients"))["blocked_clients"] < count:
                 assert loop.time() < deadline, f"no pop blocked on {server.address}"
                 await asyncio.sleep(0.005)  # polling a condition, not a fixed wait
+
+
+def on_every_shard(layer: RedisChannelLayer, prefix: str, per_shard: int) -> list[str]:
+    """``per_shard`` channel names on each of the layer's shards, in rounds of one per
+    shard. The ring places servers by address and tests take random ports, so fixed
+    names could all miss a shard; these are picked by where they land."""
+    picked: list[list[str]] = [[] for _ in layer.shards]
+    for n in itertools.count():
+        name = f"{prefix}.{n}"
+        found = picked[layer.ring[layer.keys.queue(name)]]
+        if len(found) < per_shard:
+            found.append(name)
+        if all(len(names) == per_shard for names in picked):
+            return [name for round_ in zip(*picked, strict=True) for name in round_]
+    raise AssertionError("unreachable")
