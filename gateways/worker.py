@@ -78,6 +78,8 @@ def _ran(task: asyncio.Task[bool]) -> bool:
 POLL_SECONDS = 0.25
 #: Longest pause between two looks for group messages released after a worker died.
 RELEASE_EVERY = 1.0
+#: Groups whose last recorded end this worker remembers (see ``Worker._ended``).
+ENDED_KEPT = 4096
 
 
 def select_channels(
@@ -126,6 +128,9 @@ class Worker:
         #: Those of them that took no slot (released group messages).
         self._slotless: set[asyncio.Task[Any]] = set()
         self._tails: dict[str, _Tail] = {}
+        #: The last message of a group whose end this worker recorded in the layer, by
+        #: group, newest last: its successor here needs no ``order_begin`` round trip.
+        self._ended: dict[str, int] = {}
         self._unrouted_seen: set[str] = set()
         self._async: dict[Any, bool] = {}
         self._threads = ThreadPoolExecutor(min(concurrency, 32), thread_name_prefix=name)
@@ -313,7 +318,9 @@ class Worker:
         if key is None or seq is None:
             await self._run(channel, content)
             return True
-        ran_before = before is not None and before[1] == seq - 1 and _ran(before[0])
+        ran_before = self._ended.get(key) == seq - 1 or (
+            before is not None and before[1] == seq - 1 and _ran(before[0])
+        )
         if (
             seq > 0
             and not (released or ran_before)
@@ -341,6 +348,7 @@ class Worker:
             except (ConnectionError, OSError, ChannelFull) as exc:
                 log.warning("%s: cannot record the end of %s #%d (%s)", self.name, key, seq, exc)
                 return
+            self._remember_end(key, seq, last)
             if following is None:
                 return
             channel, content = following
@@ -349,6 +357,17 @@ class Worker:
                 await self._requeue(channel, content)
                 return
             await self._run(channel, content)
+
+    def _remember_end(self, key: str, seq: int, last: bool) -> None:
+        """The layer holds ``seq`` of ``key`` as ended: if this worker takes ``seq + 1``,
+        it runs it at once (any other worker asks the layer)."""
+        ended = self._ended
+        ended.pop(key, None)
+        if last:
+            return
+        ended[key] = seq
+        if len(ended) > ENDED_KEPT:
+            del ended[next(iter(ended))]
 
     async def _run(self, channel: str, content: dict[str, Any]) -> bool:
         """Run one message's consumer (unless it came too late). True, as :meth:`_handle`

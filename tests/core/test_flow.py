@@ -13,6 +13,7 @@ import pytest
 from gateways import route
 from gateways.config import Settings
 from gateways.layers import get_layer
+from gateways.layers.ordering import SEQ_KEY
 from gateways.plugin import Interface
 from gateways.plugins import get_plugin_host
 from gateways.routing import Router
@@ -174,3 +175,36 @@ async def test_a_message_that_fails_leaves_no_gap_for_the_next_one(layer):
         worker.stop()
     await asyncio.gather(*tasks)
     await conn.drain(1)
+
+
+async def test_a_worker_asks_the_layer_only_about_ends_it_did_not_record(layer, monkeypatch):
+    """Whether a group's message may run is one round trip to the layer, unless this
+    worker recorded its predecessor's end itself (one worker: never asked)."""
+    asked: list[int] = []
+    begin = layer.order_begin
+
+    async def counted_begin(group, seq, channel, message):
+        asked.append(seq)
+        return await begin(group, seq, channel, message)
+
+    monkeypatch.setattr(layer, "order_begin", counted_begin)
+    seen: list[int] = []
+    routes = Router([route("flow.test", lambda message: seen.append(message["n"]))])
+    worker = Worker(layer, routes, get_plugin_host())
+    task = asyncio.create_task(worker.run(grace=5))
+    group = await layer.new_channel("conn.reply")
+
+    async def run(n: int) -> None:  # each one ended before the next is sent
+        await layer.send("flow.test", {"reply_channel": group, SEQ_KEY: n, "n": n})
+        await wait_until(lambda: seen[-1:] == [n] and worker.record()["in_flight"] == 0)
+
+    for n in range(3):
+        await run(n)
+    assert asked == []
+    assert await begin(group, 3, "flow.test", {"n": 3})  # another worker runs 3
+    assert await layer.order_end(group, 3) == (None, False)
+    await run(4)
+    await run(5)
+    assert asked == [4]  # 3 ended elsewhere: asked once; 4 ended here
+    worker.stop()
+    await task

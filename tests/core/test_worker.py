@@ -154,3 +154,15 @@ async def test_an_ordered_family_channel_left_unrouted_does_not_stall_the_others
         await task
     assert not [r for r in caplog.records if "no route" in r.getMessage()]
     await layer.close()
+
+
+def test_a_worker_remembers_the_latest_group_ends_only(layer, monkeypatch):
+    """What it remembers saves round trips; it is bounded, and a group's last message
+    (nothing follows) is forgotten at once."""
+    monkeypatch.setattr("gateways.worker.ENDED_KEPT", 2)
+    worker = Worker(layer, Router([]), get_plugin_host())
+    for group, seq in [("a", 0), ("b", 0), ("a", 1), ("c", 0)]:
+        worker._remember_end(group, seq, last=False)
+    assert worker._ended == {"a": 1, "c": 0}  # b was the oldest
+    worker._remember_end("a", 2, last=True)
+    assert worker._ended == {"c": 0}

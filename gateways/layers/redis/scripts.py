@@ -349,6 +349,14 @@ return redis.call('HDEL', KEYS[2], ARGV[1], 'n:' .. ARGV[1])
 # ``{prefix}od`` (per shard) scores the groups with parked messages by when the oldest
 # is released anyway.
 
+#: The server's time in ms, read only by a script that needs it (most steps do not).
+_CLOCK = """
+local function clock()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000)
+end
+"""
+
 _DONE = """
 local function done_of(record) return tonumber(redis.call('HGET', record, 'd') or '-1') end
 """
@@ -357,7 +365,7 @@ local function done_of(record) return tonumber(redis.call('HGET', record, 'd') o
 #: 1: run it now; 0: parked; 2: parked, and the due zset was empty (a cluster layer
 #: then lists the inbox in its ``oi`` key, see keys.py).
 ORDER_BEGIN = (
-    _NOW
+    _CLOCK
     + _DONE
     + """
 local seq = tonumber(ARGV[1])
@@ -366,7 +374,7 @@ redis.call('HSET', KEYS[1], 'p:' .. seq, ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local first = redis.call('ZCARD', KEYS[2]) == 0
-redis.call('ZADD', KEYS[2], 'NX', now + tonumber(ARGV[3]), ARGV[5])
+redis.call('ZADD', KEYS[2], 'NX', clock() + tonumber(ARGV[3]), ARGV[5])
 if first then return 2 end
 return 0
 """
@@ -376,25 +384,23 @@ return 0
 #: seq, so the record goes unless something is parked).
 #: {wake (0/1), the parked successor's payload (absent when none)}.
 ORDER_END = (
-    _NOW
-    + _DONE
+    _CLOCK
     + """
 local record = KEYS[1]
-local done = done_of(record)
+local got = redis.call('HMGET', record, 'd', 'w', 'l')
+local done, woken_at, lost_below = tonumber(got[1] or '-1'), got[2], tonumber(got[3] or '-1')
 if tonumber(ARGV[1]) > done then
   done = tonumber(ARGV[1])
   redis.call('HSET', record, 'd', done)
 end
 redis.call('PEXPIRE', record, ARGV[3])
 local wake = 0
-local w = redis.call('HGET', record, 'w')
-if w and done >= tonumber(w) then
+if woken_at and done >= tonumber(woken_at) then
   wake = 1
   redis.call('HDEL', record, 'w')
 end
 local field = 'p:' .. (done + 1)
 local following = redis.call('HGET', record, field)
-local lost_below = tonumber(redis.call('HGET', record, 'l') or '-1')
 if not following and done < lost_below then
   -- recovering after a release: what is missing below 'l' went with a dead worker
   local lowest = nil
@@ -418,7 +424,7 @@ if not following then
 end
 redis.call('HDEL', record, field)
 if redis.call('HINCRBY', record, 'n', -1) > 0 then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
+  redis.call('ZADD', KEYS[2], clock() + tonumber(ARGV[2]), ARGV[4])
 else
   redis.call('ZREM', KEYS[2], ARGV[4])
 end
