@@ -11,6 +11,7 @@ from redis.exceptions import ResponseError
 from gateways import metrics
 from gateways.layers import ChannelFull, LayerUnavailable, MessageTooLarge
 from gateways.layers.redis import shard as shard_module
+from gateways.layers.redis.resp import Batch
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -195,3 +196,74 @@ async def test_a_key_of_another_type_fails_the_send_with_the_servers_error(
         await layer.send("test.wrong-type", {})
     await layer.send("test.after", {"n": 1})  # the connection carries on
     assert await layer.receive(["test.after"], timeout=1) == ("test.after", {"n": 1})
+
+
+# -- the sends of one turn of the loop to one list are one push (routes.Pushes) -----------
+
+
+async def test_sends_of_one_turn_to_one_list_are_one_push_and_keep_their_order(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url))
+    with redis_server.client() as client:
+        client.config_resetstat()
+        soon = [layer.send_soon("test.joined", {"n": n}) for n in range(5)]
+        assert [await sent for sent in soon] == [None] * 5
+        commands = _commands(client)
+    assert commands["cmdstat_rpush"] == commands["cmdstat_exec"] == 1
+    got = [(await layer.receive(["test.joined"], timeout=1))[1]["n"] for _ in range(5)]
+    assert got == [0, 1, 2, 3, 4]
+
+
+async def test_a_send_to_another_list_between_them_begins_another_push(
+    redis_server, redis_layer_url, open_layer, monkeypatch
+):
+    layer = await opened(open_layer(redis_layer_url))
+    monkeypatch.setattr(Batch, "most", 2)  # and a push takes at most two
+    sends = [("test.a", 0), ("test.a", 1), ("test.b", 0), ("test.a", 2), ("test.a", 3)]
+    sends += [("test.a", 4)]
+    with redis_server.client() as client:
+        client.config_resetstat()
+        soon = [layer.send_soon(channel, {"n": n}) for channel, n in sends]
+        for sent in soon:
+            await sent
+        assert _commands(client)["cmdstat_rpush"] == 4  # a0 a1 | b0 | a2 a3 | a4
+    got = [(await layer.receive(["test.a"], timeout=1))[1]["n"] for _ in range(5)]
+    assert got == [0, 1, 2, 3, 4]
+    assert await layer.receive(["test.b"], timeout=1) == ("test.b", {"n": 0})
+
+
+async def test_a_push_past_capacity_refuses_only_the_sends_past_it(
+    redis_server, redis_layer_url, open_layer
+):
+    layer = await opened(open_layer(redis_layer_url, capacity=3))
+    await layer.send("test.nearly-full", {"n": "before"})
+    soon = [layer.send_soon("test.nearly-full", {"n": n}) for n in range(4)]
+    outcomes = []
+    for sent in soon:
+        try:
+            outcomes.append(await sent)
+        except ChannelFull:
+            outcomes.append("full")
+    assert outcomes == [None, None, "full", "full"]
+    got = [(await layer.receive(["test.nearly-full"], timeout=1))[1]["n"] for _ in range(3)]
+    assert got == ["before", 0, 1]
+    assert await layer.receive(["test.nearly-full"], timeout=0.1) == (None, None)
+
+
+async def test_every_send_of_a_push_gets_the_servers_error_or_the_outage(
+    make_redis_server, open_layer
+):
+    server = make_redis_server()
+    layer = await opened(open_layer(server.url))
+    with server.client() as client:
+        client.set(layer.keys.queue("test.wrong"), b"not a list")
+    soon = [layer.send_soon("test.wrong", {"n": n}) for n in range(3)]
+    for sent in soon:
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await sent
+    server.kill()
+    soon = [layer.send_soon("test.gone", {"n": n}) for n in range(3)]  # before the loop knows
+    for sent in soon:
+        with pytest.raises(LayerUnavailable, match=server.address):
+            await sent

@@ -46,9 +46,9 @@ from gateways.layers.redis.resp import Arg, bulk, queued_reply
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.routes import (
     CACHED,
-    TRANSACTION_REPLIES,
     Place,
     Plan,
+    Pushes,
     Route,
     make_plan,
 )
@@ -254,8 +254,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             else:
                 self._send_failed(sent, shard, channel, data, done)
 
-        transaction = route.push + bulk(entry) + route.expire
-        return shard.call_soon(transaction, settle, TRANSACTION_REPLIES)
+        return shard.join_soon(route, Pushes, entry, settle)
 
     def _send_failed(
         self, sent: asyncio.Future[None], shard: Shard, channel: str, data: bytes, done: Any

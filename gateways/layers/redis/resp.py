@@ -8,8 +8,10 @@ the round trip itself and capped the layer below a third of what a socket can do
 redis-py still turns the URL into settings (TLS context included), so TLS, AUTH,
 database and client name behave exactly as in redis-py.
 
-A caller that is cancelled just leaves its reply to be skipped; the connection stays
-usable. A reply that arrives for a cancelled caller can be handed to an *orphan*
+Calls of one turn of the loop that follow each other and say they can be one command
+(a :class:`Batch`: the layer's sends to one list) go out as one; each keeps its own
+future. A caller that is cancelled just leaves its reply to be skipped; the connection
+stays usable. A reply that arrives for a cancelled caller can be handed to an *orphan*
 callback (a blocking pop uses it to give back a message nobody will receive).
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -63,6 +65,30 @@ class Endpoint(UrlSettings):
         return cls(name=name, **vars(read_url(url)))
 
 
+class Batch:
+    """Calls that go out as one command: a subclass packs it from their parts (when it
+    is written) and shares its reply among their futures (see :meth:`RespConnection.join`)."""
+
+    __slots__ = ("key", "members", "parts")
+
+    #: Replies the packed command gets (a transaction's: see :meth:`RespConnection.call`).
+    replies = 1
+    #: Most calls in one batch: past it, the next call begins another.
+    most = 512
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.parts: list[bytes] = []
+        self.members: list[tuple[asyncio.Future[Any], Settle]] = []
+
+    def packed(self) -> bytes:
+        raise NotImplementedError
+
+    def settle(self, future: asyncio.Future[Any], reply: Any) -> None:
+        """Settle every member from the one reply (or error); ``future`` is the batch's."""
+        raise NotImplementedError
+
+
 #: A write held back longer than this (seconds) restarts its commands' deadlines.
 _LATE_WRITE = 0.1
 
@@ -78,7 +104,8 @@ class RespConnection(asyncio.Protocol):
         # next turn: one system call (and one reply read) for a burst, e.g. a producer's
         # send beside a consumer's pop, a worker's replies, an interface's requests.
         self._coalesce = coalesce
-        self._out: list[bytes] = []
+        self._out: list[bytes | Batch] = []
+        self._batch: Batch | None = None  # the last of _out, while more calls may join it
         # A flush is on the loop: commands join _out. Replies arm one behind the tasks
         # they wake, so what those tasks send next goes out in the same turn.
         self._armed = False
@@ -165,30 +192,61 @@ class RespConnection(asyncio.Protocol):
         ``settle`` makes of them. ``replies``: ``packed`` holds that many commands
         (a transaction), of which only the last reply counts (a command that could not
         be queued fails the ``EXEC``)."""
+        future = self._loop.create_future()
+        self._queue(packed, future, timeout, orphan, settle, replies)
+        return future
+
+    def join(
+        self, key: Hashable, make: Callable[[Hashable], Batch], part: bytes, settle: Settle
+    ) -> asyncio.Future[Any]:
+        """A call that joins the batch of ``key`` (the same object) if that batch is the
+        last command waiting to be written (so nothing is reordered), else begins one
+        (``make(key)``). Its future gets what ``settle`` makes of its share of the reply."""
+        future = self._loop.create_future()
+        batch = self._batch
+        if batch is not None and batch.key is key and len(batch.parts) < batch.most:
+            batch.parts.append(part)
+            batch.members.append((future, settle))
+            return future
+        batch = make(key)
+        batch.parts.append(part)
+        batch.members.append((future, settle))
+        self._queue(batch, self._loop.create_future(), None, None, batch.settle, batch.replies)
+        return future
+
+    def _queue(
+        self,
+        command: bytes | Batch,
+        future: asyncio.Future[Any],
+        timeout: float | None,
+        orphan: Orphan | None,
+        settle: Settle | None,
+        replies: int,
+    ) -> None:
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
-        future = loop.create_future()
         limit = self.timeout if timeout is None else timeout
         now = loop.time()
         deadline = _NEVER if limit is None else now + limit
         if self._armed:
             if not self._out:
                 self._queued_at = now
-            self._out.append(packed)
+            self._out.append(command)
             self._unsent += 1
         elif self._coalesce:
-            self._out.append(packed)
+            self._out.append(command)
             self._queued_at = now
             self._unsent = 1
             self._armed = True
             loop.call_soon(self._flush)
         else:
-            self._transport.write(packed)
+            self._transport.write(command.packed() if isinstance(command, Batch) else command)
+        if self._armed:
+            self._batch = command if isinstance(command, Batch) else None
         self._pending.append((future, deadline, orphan, settle, replies - 1))
         if deadline < self._timer_at:
             self._arm(deadline)
-        return future
 
     async def drained(self) -> None:
         """Wait until every reply has come (or the connection is gone)."""
@@ -213,7 +271,8 @@ class RespConnection(asyncio.Protocol):
         if not out:
             return
         self._restart_late()
-        data = b"".join(out)
+        self._batch = None
+        data = b"".join([c.packed() if isinstance(c, Batch) else c for c in out])
         out.clear()
         self._unsent = 0
         if self._lost is None and self._transport is not None:
@@ -264,6 +323,7 @@ class RespConnection(asyncio.Protocol):
         if self._lost is None:
             self._lost = error
         self.open = False
+        self._batch = None
         self._arm(_NEVER)
         while self._pending:
             future, _, _, settle, _ = self._pending.popleft()

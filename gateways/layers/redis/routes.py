@@ -11,10 +11,12 @@ loop, instead of a blocking pop on a connection of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
-from gateways.layers.redis.resp import Arg, bulk, pack
+from gateways.layers.redis.resp import Arg, Batch, bulk, pack
 from gateways.layers.redis.shard import Shard, script_prefix
 from gateways.layers.redis.taker import Taker
 
@@ -34,8 +36,8 @@ class Route:
     durable: bool
     #: The send script's EVALSHA up to its last argument, the entry (scripts.SEND).
     send: bytes
-    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entry:
-    #: ``MULTI`` and ``RPUSH`` up to the entry, then ``PEXPIRE`` and ``EXEC``.
+    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entries
+    #: (see :class:`Pushes`): ``RPUSH`` with the key, then ``PEXPIRE`` and ``EXEC``.
     push: bytes
     expire: bytes
     #: The server holding ``key`` for good (see Topology.pinned), else None.
@@ -46,9 +48,38 @@ class Route:
         cls, key: str, capacity: int, ttl_ms: int, durable: bool, shard: Shard | None
     ) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
-        push = pack(b"MULTI") + b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
+        push = bulk(b"RPUSH") + bulk(key)
         expire = pack(b"PEXPIRE", key, 2 * ttl_ms) + pack(b"EXEC")
         return cls(key, capacity, ttl_ms, durable, prefix, push, expire, shard)
+
+
+class Pushes(Batch):
+    """Plain sends to one list in one turn of the loop: one transaction, ``RPUSH`` of
+    every entry, then ``PEXPIRE``. Each send learns the list's length just after its own
+    entry, as from a push of its own, and so whether it went past the capacity."""
+
+    __slots__ = ()
+
+    key: Route
+    replies = TRANSACTION_REPLIES
+
+    def packed(self) -> bytes:
+        parts = self.parts
+        head = b"%s*%d\r\n%s" % (_MULTI, 2 + len(parts), self.key.push)
+        return head + b"".join(map(bulk, parts)) + self.key.expire
+
+    def settle(self, future: asyncio.Future[Any], reply: Any) -> None:
+        members = self.members
+        if len(members) == 1 or type(reply) is not list or type(reply[0]) is not int:
+            for sent, settle in members:
+                settle(sent, reply)
+            return
+        first = reply[0] - len(members)
+        for n, (sent, settle) in enumerate(members, 1):
+            settle(sent, [first + n, *reply[1:]])
+
+
+_MULTI = pack(b"MULTI")
 
 
 @dataclass(frozen=True, slots=True)
