@@ -254,7 +254,8 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             else:
                 self._send_failed(sent, shard, channel, data, done)
 
-        return shard.join_soon(route, Pushes, entry, settle)
+        transaction = route.push + bulk(entry) + route.expire
+        return shard.join_soon(route, Pushes, entry, settle, transaction)
 
     def _send_failed(
         self, sent: asyncio.Future[None], shard: Shard, channel: str, data: bytes, done: Any

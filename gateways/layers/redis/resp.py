@@ -105,7 +105,11 @@ class RespConnection(asyncio.Protocol):
         # send beside a consumer's pop, a worker's replies, an interface's requests.
         self._coalesce = coalesce
         self._out: list[bytes | Batch] = []
-        self._batch: Batch | None = None  # the last of _out, while more calls may join it
+        # The last of _out, while calls may join it (see join): a batch, or a lone call
+        # (its key and part); and how many batches _out holds.
+        self._batch: Batch | None = None
+        self._lone: tuple[Hashable, bytes] | None = None
+        self._batches = 0
         # A flush is on the loop: commands join _out. Replies arm one behind the tasks
         # they wake, so what those tasks send next goes out in the same turn.
         self._armed = False
@@ -192,61 +196,67 @@ class RespConnection(asyncio.Protocol):
         ``settle`` makes of them. ``replies``: ``packed`` holds that many commands
         (a transaction), of which only the last reply counts (a command that could not
         be queued fails the ``EXEC``)."""
-        future = self._loop.create_future()
-        self._queue(packed, future, timeout, orphan, settle, replies)
-        return future
-
-    def join(
-        self, key: Hashable, make: Callable[[Hashable], Batch], part: bytes, settle: Settle
-    ) -> asyncio.Future[Any]:
-        """A call that joins the batch of ``key`` (the same object) if that batch is the
-        last command waiting to be written (so nothing is reordered), else begins one
-        (``make(key)``). Its future gets what ``settle`` makes of its share of the reply."""
-        future = self._loop.create_future()
-        batch = self._batch
-        if batch is not None and batch.key is key and len(batch.parts) < batch.most:
-            batch.parts.append(part)
-            batch.members.append((future, settle))
-            return future
-        batch = make(key)
-        batch.parts.append(part)
-        batch.members.append((future, settle))
-        self._queue(batch, self._loop.create_future(), None, None, batch.settle, batch.replies)
-        return future
-
-    def _queue(
-        self,
-        command: bytes | Batch,
-        future: asyncio.Future[Any],
-        timeout: float | None,
-        orphan: Orphan | None,
-        settle: Settle | None,
-        replies: int,
-    ) -> None:
         if self._lost is not None or self._transport is None:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
+        future = loop.create_future()
         limit = self.timeout if timeout is None else timeout
         now = loop.time()
         deadline = _NEVER if limit is None else now + limit
         if self._armed:
             if not self._out:
                 self._queued_at = now
-            self._out.append(command)
+            self._out.append(packed)
             self._unsent += 1
+            self._batch = self._lone = None
         elif self._coalesce:
-            self._out.append(command)
+            self._out.append(packed)
             self._queued_at = now
             self._unsent = 1
             self._armed = True
             loop.call_soon(self._flush)
         else:
-            self._transport.write(command.packed() if isinstance(command, Batch) else command)
-        if self._armed:
-            self._batch = command if isinstance(command, Batch) else None
+            self._transport.write(packed)
         self._pending.append((future, deadline, orphan, settle, replies - 1))
         if deadline < self._timer_at:
             self._arm(deadline)
+        return future
+
+    def join(
+        self, key: Hashable, make: type[Batch], part: bytes, settle: Settle, packed: bytes
+    ) -> asyncio.Future[Any]:
+        """A call (``packed``, of ``make.replies`` replies) that shares one command with
+        the calls of the same ``key`` (the same object) right before it, still unwritten:
+        alone, it goes out as it is; a second call turns them into a batch
+        (``make(key)``), which takes the next ones. Nothing is reordered: only the last
+        command waiting can grow."""
+        batch = self._batch
+        if batch is None and self._lone is not None and self._lone[0] is key:
+            batch = self._make_batch(make)
+        if batch is not None and batch.key is key and len(batch.parts) < batch.most:
+            future = self._loop.create_future()
+            batch.parts.append(part)
+            batch.members.append((future, settle))
+            return future
+        future = self.call(packed, settle=settle, replies=make.replies)
+        if self._armed:
+            self._lone = (key, part)
+        return future
+
+    def _make_batch(self, make: type[Batch]) -> Batch:
+        """The lone joinable call waiting last becomes the first member of a batch."""
+        assert self._lone is not None
+        key, part = self._lone
+        future, deadline, _, settle, skip = self._pending.pop()
+        assert settle is not None
+        batch = make(key)
+        batch.parts.append(part)
+        batch.members.append((future, settle))
+        self._out[-1] = batch
+        self._pending.append((self._loop.create_future(), deadline, None, batch.settle, skip))
+        self._batch, self._lone = batch, None
+        self._batches += 1
+        return batch
 
     async def drained(self) -> None:
         """Wait until every reply has come (or the connection is gone)."""
@@ -271,8 +281,12 @@ class RespConnection(asyncio.Protocol):
         if not out:
             return
         self._restart_late()
-        self._batch = None
-        data = b"".join([c.packed() if isinstance(c, Batch) else c for c in out])
+        if self._batches:
+            data = b"".join([c.packed() if isinstance(c, Batch) else c for c in out])
+            self._batch, self._batches = None, 0
+        else:
+            data = b"".join(out)  # type: ignore[arg-type]  # (only bytes without batches)
+        self._lone = None
         out.clear()
         self._unsent = 0
         if self._lost is None and self._transport is not None:
@@ -323,7 +337,7 @@ class RespConnection(asyncio.Protocol):
         if self._lost is None:
             self._lost = error
         self.open = False
-        self._batch = None
+        self._batch = self._lone = None
         self._arm(_NEVER)
         while self._pending:
             future, _, _, settle, _ = self._pending.popleft()

@@ -36,8 +36,8 @@ class Route:
     durable: bool
     #: The send script's EVALSHA up to its last argument, the entry (scripts.SEND).
     send: bytes
-    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entries
-    #: (see :class:`Pushes`): ``RPUSH`` with the key, then ``PEXPIRE`` and ``EXEC``.
+    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entry:
+    #: ``MULTI`` and ``RPUSH`` up to the entry, then ``PEXPIRE`` and ``EXEC``.
     push: bytes
     expire: bytes
     #: The server holding ``key`` for good (see Topology.pinned), else None.
@@ -48,15 +48,16 @@ class Route:
         cls, key: str, capacity: int, ttl_ms: int, durable: bool, shard: Shard | None
     ) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
-        push = bulk(b"RPUSH") + bulk(key)
+        push = pack(b"MULTI") + b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
         expire = pack(b"PEXPIRE", key, 2 * ttl_ms) + pack(b"EXEC")
         return cls(key, capacity, ttl_ms, durable, prefix, push, expire, shard)
 
 
 class Pushes(Batch):
-    """Plain sends to one list in one turn of the loop: one transaction, ``RPUSH`` of
-    every entry, then ``PEXPIRE``. Each send learns the list's length just after its own
-    entry, as from a push of its own, and so whether it went past the capacity."""
+    """Plain sends to one list that follow each other in one turn of the loop: one
+    transaction, ``RPUSH`` of every entry, then ``PEXPIRE`` (what :attr:`Route.push`
+    is for one). Each send learns the list's length just after its own entry, as from a
+    push of its own, and so whether it went past the capacity."""
 
     __slots__ = ()
 
@@ -65,8 +66,9 @@ class Pushes(Batch):
 
     def packed(self) -> bytes:
         parts = self.parts
-        head = b"%s*%d\r\n%s" % (_MULTI, 2 + len(parts), self.key.push)
-        return head + b"".join(map(bulk, parts)) + self.key.expire
+        route = self.key
+        head = b"%s*%d\r\n%s%s" % (_MULTI, 2 + len(parts), _RPUSH, bulk(route.key))
+        return head + b"".join(map(bulk, parts)) + route.expire
 
     def settle(self, future: asyncio.Future[Any], reply: Any) -> None:
         members = self.members
@@ -79,7 +81,7 @@ class Pushes(Batch):
             settle(sent, [first + n, *reply[1:]])
 
 
-_MULTI = pack(b"MULTI")
+_MULTI, _RPUSH = pack(b"MULTI"), bulk(b"RPUSH")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from redis.crc import key_slot
@@ -285,14 +285,14 @@ class Shard:
         return conn.call(packed, settle=settle, replies=replies, orphan=orphan)
 
     def join_soon(
-        self, key: Hashable, make: Callable[[Hashable], Batch], part: bytes, settle: Settle
+        self, key: Hashable, make: type[Batch], part: bytes, settle: Settle, packed: bytes
     ) -> asyncio.Future[Any] | None:
         """As :meth:`call_soon`, for a call that may share one command with the calls
         of the same batch ``key`` next to it (see :meth:`RespConnection.join`)."""
         conn = self._command
         if conn is None or not conn.open or self._recheck:
             return None
-        return conn.join(key, make, part, settle)
+        return conn.join(key, make, part, settle, packed)
 
     def failure(self, exc: BaseException) -> BaseException | None:
         """What a command begun with :meth:`call_soon` raises for ``exc``: the server not
