@@ -285,7 +285,7 @@ class RespConnection(asyncio.Protocol):
             data = b"".join([c.packed() if isinstance(c, Batch) else c for c in out])
             self._batch, self._batches = None, 0
         else:
-            data = b"".join(out)  # type: ignore[arg-type]  # (only bytes without batches)
+            data = b"".join(cast("list[bytes]", out))  # (no batches: bytes only)
         self._lone = None
         out.clear()
         self._unsent = 0
