@@ -60,11 +60,10 @@ def on_every_shard(layer: RedisChannelLayer, prefix: str, per_shard: int) -> lis
     shard. The ring places servers by address and tests take random ports, so fixed
     names could all miss a shard; these are picked by where they land."""
     picked: list[list[str]] = [[] for _ in layer.shards]
-    for n in itertools.count():
-        name = f"{prefix}.{n}"
+    names = (f"{prefix}.{n}" for n in itertools.count())
+    while not all(len(found) == per_shard for found in picked):
+        name = next(names)
         found = picked[layer.ring[layer.keys.queue(name)]]
         if len(found) < per_shard:
             found.append(name)
-        if all(len(names) == per_shard for names in picked):
-            return [name for round_ in zip(*picked, strict=True) for name in round_]
-    raise AssertionError("unreachable")
+    return [name for round_ in zip(*picked, strict=True) for name in round_]

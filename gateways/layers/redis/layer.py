@@ -254,8 +254,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             else:
                 self._send_failed(sent, shard, channel, data, done)
 
-        transaction = route.push + bulk(entry) + route.expire
-        return shard.join_soon(route, Pushes, entry, settle, transaction)
+        return shard.join_soon(route, Pushes, entry, settle)
 
     def _send_failed(
         self, sent: asyncio.Future[None], shard: Shard, channel: str, data: bytes, done: Any

@@ -22,7 +22,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import hiredis
 from redis.exceptions import AuthenticationError, ResponseError
@@ -65,7 +65,11 @@ class Endpoint(UrlSettings):
         return cls(name=name, **vars(read_url(url)))
 
 
-class Batch:
+#: What calls of one batch share (the same object): a layer's route to one list.
+K = TypeVar("K", bound=Hashable)
+
+
+class Batch(Generic[K]):
     """Calls that go out as one command: a subclass packs it from their parts (when it
     is written) and shares its reply among their futures (see :meth:`RespConnection.join`)."""
 
@@ -76,10 +80,15 @@ class Batch:
     #: Most calls in one batch: past it, the next call begins another.
     most = 512
 
-    def __init__(self, key: Hashable) -> None:
+    def __init__(self, key: K) -> None:
         self.key = key
         self.parts: list[bytes] = []
         self.members: list[tuple[asyncio.Future[Any], Settle]] = []
+
+    @classmethod
+    def alone(cls, key: K, part: bytes) -> bytes:
+        """The command of one call that no other joined (packed as it is made)."""
+        raise NotImplementedError
 
     def packed(self) -> bytes:
         raise NotImplementedError
@@ -107,7 +116,7 @@ class RespConnection(asyncio.Protocol):
         self._out: list[bytes | Batch] = []
         # The last of _out, while calls may join it (see join): a batch, or a lone call
         # (its key and part); and how many batches _out holds.
-        self._batch: Batch | None = None
+        self._batch: Batch[Any] | None = None
         self._lone: tuple[Hashable, bytes] | None = None
         self._batches = 0
         # A flush is on the loop: commands join _out. Replies arm one behind the tasks
@@ -223,30 +232,30 @@ class RespConnection(asyncio.Protocol):
         return future
 
     def join(
-        self, key: Hashable, make: type[Batch], part: bytes, settle: Settle, packed: bytes
+        self, key: K, make: type[Batch[K]], part: bytes, settle: Settle
     ) -> asyncio.Future[Any]:
-        """A call (``packed``, of ``make.replies`` replies) that shares one command with
-        the calls of the same ``key`` (the same object) right before it, still unwritten:
-        alone, it goes out as it is; a second call turns them into a batch
+        """A call that shares one command with the calls of the same ``key`` (the same
+        object) right before it, still unwritten: alone, it goes out as
+        ``make.alone(key, part)``; a second call turns them into a batch
         (``make(key)``), which takes the next ones. Nothing is reordered: only the last
         command waiting can grow."""
         batch = self._batch
         if batch is None and self._lone is not None and self._lone[0] is key:
-            batch = self._make_batch(make)
+            batch = self._make_batch(key, make)
         if batch is not None and batch.key is key and len(batch.parts) < batch.most:
             future = self._loop.create_future()
             batch.parts.append(part)
             batch.members.append((future, settle))
             return future
-        future = self.call(packed, settle=settle, replies=make.replies)
+        future = self.call(make.alone(key, part), settle=settle, replies=make.replies)
         if self._armed:
             self._lone = (key, part)
         return future
 
-    def _make_batch(self, make: type[Batch]) -> Batch:
-        """The lone joinable call waiting last becomes the first member of a batch."""
+    def _make_batch(self, key: K, make: type[Batch[K]]) -> Batch[K]:
+        """The lone call of ``key`` waiting last becomes the first member of a batch."""
         assert self._lone is not None
-        key, part = self._lone
+        part = self._lone[1]
         future, deadline, _, settle, skip = self._pending.pop()
         assert settle is not None
         batch = make(key)

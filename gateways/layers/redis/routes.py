@@ -53,7 +53,7 @@ class Route:
         return cls(key, capacity, ttl_ms, durable, prefix, push, expire, shard)
 
 
-class Pushes(Batch):
+class Pushes(Batch[Route]):
     """Plain sends to one list that follow each other in one turn of the loop: one
     transaction, ``RPUSH`` of every entry, then ``PEXPIRE`` (what :attr:`Route.push`
     is for one). Each send learns the list's length just after its own entry, as from a
@@ -61,8 +61,11 @@ class Pushes(Batch):
 
     __slots__ = ()
 
-    key: Route
     replies = TRANSACTION_REPLIES
+
+    @classmethod
+    def alone(cls, key: Route, part: bytes) -> bytes:
+        return key.push + bulk(part) + key.expire
 
     def packed(self) -> bytes:
         parts = self.parts

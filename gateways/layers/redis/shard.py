@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis.crc import key_slot
@@ -45,6 +45,7 @@ from gateways.layers.redis.resp import (
     Arg,
     Batch,
     Endpoint,
+    K,
     Orphan,
     RespConnection,
     Settle,
@@ -285,14 +286,14 @@ class Shard:
         return conn.call(packed, settle=settle, replies=replies, orphan=orphan)
 
     def join_soon(
-        self, key: Hashable, make: type[Batch], part: bytes, settle: Settle, packed: bytes
+        self, key: K, make: type[Batch[K]], part: bytes, settle: Settle
     ) -> asyncio.Future[Any] | None:
         """As :meth:`call_soon`, for a call that may share one command with the calls
         of the same batch ``key`` next to it (see :meth:`RespConnection.join`)."""
         conn = self._command
         if conn is None or not conn.open or self._recheck:
             return None
-        return conn.join(key, make, part, settle, packed)
+        return conn.join(key, make, part, settle)
 
     def failure(self, exc: BaseException) -> BaseException | None:
         """What a command begun with :meth:`call_soon` raises for ``exc``: the server not
