@@ -95,7 +95,7 @@ async def test_durable_channels_and_a_closed_connection_take_the_long_way(
     assert layer.send_soon("test.plain", {}) is not None
 
 
-# -- a plain send is a transaction, not a script (scripts.TAKE_BACK) ---------------------
+# -- a plain send is RPUSH then PEXPIRE, not a script (scripts.TAKE_BACK) ----------------
 
 
 def _commands(client) -> dict[str, int]:
@@ -107,7 +107,7 @@ def _server_ms(client) -> int:
     return seconds * 1000 + micros // 1000
 
 
-async def test_a_plain_send_pushes_in_a_transaction_stamped_on_the_servers_clock(
+async def test_a_plain_send_pushes_and_expires_stamped_on_the_servers_clock(
     redis_server, redis_layer_url, open_layer
 ):
     layer = await opened(open_layer(redis_layer_url, expiry=30))
@@ -120,10 +120,31 @@ async def test_a_plain_send_pushes_in_a_transaction_stamped_on_the_servers_clock
         commands = _commands(client)
         (raw,) = client.lrange(key, 0, -1)
         ttl = client.pttl(key)
-    assert "cmdstat_evalsha" not in commands
-    assert commands["cmdstat_exec"] == commands["cmdstat_rpush"] == 1
+        client.persist(key)  # as if a connection died between the two commands
+        await layer.send("test.stamped", {"n": 2})
+        ttl_again = client.pttl(key)
+    assert "cmdstat_evalsha" not in commands and "cmdstat_exec" not in commands
+    assert commands["cmdstat_rpush"] == commands["cmdstat_pexpire"] == 1
     assert before + 30_000 - 1_000 <= int(raw[:15]) <= after + 30_000  # (learnt clock)
     assert 59_000 <= ttl <= 60_000  # twice the expiry, as the send script leaves it
+    assert 59_000 <= ttl_again <= 60_000  # the next send gives it back
+
+
+async def test_each_send_gets_its_own_push_reply_not_another_sends_expire(
+    redis_server, redis_layer_url, open_layer
+):
+    """Sends to two lists in turn are pushes of their own, each followed by its
+    PEXPIRE, whose reply (1) must not pass for the next push's list length."""
+    layer = await opened(open_layer(redis_layer_url, capacity=1))
+    sends = [("test.a", 0), ("test.b", 0), ("test.a", 1), ("test.b", 1)]
+    soon = [layer.send_soon(channel, {"n": n}) for channel, n in sends]
+    outcomes = []
+    for sent in soon:
+        try:
+            outcomes.append(await sent)
+        except ChannelFull:
+            outcomes.append("full")
+    assert outcomes == [None, None, "full", "full"]
 
 
 async def test_a_push_past_capacity_is_taken_back_and_the_list_keeps_its_order(
@@ -210,7 +231,7 @@ async def test_sends_of_one_turn_to_one_list_are_one_push_and_keep_their_order(
         soon = [layer.send_soon("test.joined", {"n": n}) for n in range(5)]
         assert [await sent for sent in soon] == [None] * 5
         commands = _commands(client)
-    assert commands["cmdstat_rpush"] == commands["cmdstat_exec"] == 1
+    assert commands["cmdstat_rpush"] == commands["cmdstat_pexpire"] == 1
     got = [(await layer.receive(["test.joined"], timeout=1))[1]["n"] for _ in range(5)]
     assert got == [0, 1, 2, 3, 4]
 

@@ -42,7 +42,7 @@ from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.groups import RedisGroups
 from gateways.layers.redis.keys import KeySpace
 from gateways.layers.redis.orders import RedisOrders
-from gateways.layers.redis.resp import Arg, bulk, queued_reply
+from gateways.layers.redis.resp import Arg, bulk
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.routes import (
     CACHED,
@@ -231,9 +231,9 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
     def _send_soon(self, channel: str, data: bytes) -> asyncio.Future[None] | None:
         """The plain-channel case of :meth:`_send`, begun at once on an open connection
         and settled as its reply is read: no coroutines on a hot path (one per HTTP
-        request, one per reply), and no script: ``RPUSH`` and ``PEXPIRE`` in a
-        transaction (see scripts.TAKE_BACK), the entry's expiry stamped on the server's
-        clock as last learnt."""
+        request, one per reply), and no script: ``RPUSH``, then ``PEXPIRE`` (see
+        scripts.TAKE_BACK), the entry's expiry stamped on the server's clock as last
+        learnt."""
         route = self._route(channel)
         if route.durable or self.topology.stale:
             return None
@@ -246,21 +246,24 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         def settle(sent: asyncio.Future[None], done: Any) -> None:
             if sent.done():  # its caller gave up on it
                 return
-            if type(done) is list and type(length := done[0]) is int:  # EXEC: RPUSH's first
-                if length <= route.capacity:
-                    sent.set_result(None)
-                else:
-                    self._in_background(sent, self._take_back(shard, route, channel, entry))
-            else:
+            if type(done) is not int:  # RPUSH's error, or the connection's
                 self._send_failed(sent, shard, channel, data, done)
+            elif done <= route.capacity:  # the list's length after this entry
+                sent.set_result(None)
+            else:
+                self._in_background(sent, self._take_back(shard, route, channel, entry))
 
         return shard.join_soon(route, Pushes, entry, settle)
 
     def _send_failed(
-        self, sent: asyncio.Future[None], shard: Shard, channel: str, data: bytes, done: Any
+        self,
+        sent: asyncio.Future[None],
+        shard: Shard,
+        channel: str,
+        data: bytes,
+        error: BaseException,
     ) -> None:
-        """A plain send's transaction failed (``done``: the error, or EXEC's replies)."""
-        error = done if isinstance(done, BaseException) else queued_reply(done, 0)
+        """A plain send failed with ``error``."""
         failure = shard.failure(error)
         if failure is None:  # it never ran: the long way (follows the cluster)
             self._send_again(sent, channel, data)

@@ -75,8 +75,8 @@ class Batch(Generic[K]):
 
     __slots__ = ("key", "members", "parts")
 
-    #: Replies the packed command gets (a transaction's: see :meth:`RespConnection.call`).
-    replies = 1
+    #: Commands packed after the one whose reply counts (see :meth:`RespConnection.call`).
+    after = 0
     #: Most calls in one batch: past it, the next call begins another.
     most = 512
 
@@ -101,7 +101,7 @@ class Batch(Generic[K]):
 #: A write held back longer than this (seconds) restarts its commands' deadlines.
 _LATE_WRITE = 0.1
 
-#: (future, deadline, orphan, settle, replies to skip before the one that counts)
+#: (future, deadline, orphan, settle, replies to ignore after the one that counts)
 _Pending = tuple[asyncio.Future[Any], float, Orphan | None, Settle | None, int]
 
 
@@ -113,12 +113,13 @@ class RespConnection(asyncio.Protocol):
         # next turn: one system call (and one reply read) for a burst, e.g. a producer's
         # send beside a consumer's pop, a worker's replies, an interface's requests.
         self._coalesce = coalesce
-        self._out: list[bytes | Batch] = []
+        self._out: list[bytes] = []
+        # The batches among them, by their place in _out (packed as it is written).
+        self._batches: dict[int, Batch[Any]] = {}
         # The last of _out, while calls may join it (see join): a batch, or a lone call
-        # (its key and part); and how many batches _out holds.
+        # (its key and part).
         self._batch: Batch[Any] | None = None
         self._lone: tuple[Hashable, bytes] | None = None
-        self._batches = 0
         # A flush is on the loop: commands join _out. Replies arm one behind the tasks
         # they wake, so what those tasks send next goes out in the same turn.
         self._armed = False
@@ -126,15 +127,16 @@ class RespConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader()
         self._pending: deque[_Pending] = deque()  # per call, oldest first
-        self._skipped = 0  # replies of the oldest call skipped so far (a transaction's)
+        self._skip = 0  # replies still to ignore: of commands packed after a counted one
         self._transport: asyncio.Transport | None = None
         self._lost: Exception | None = None
         #: Connected and not lost (kept as a field: every command looks at it).
         self.open = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = _NEVER  # when it fires
-        self._queued_at = 0.0  # when the commands waiting in _out began to wait
-        self._unsent = 0  # calls in _out
+        # When the commands waiting in _out began to wait (their deadlines count from
+        # then), or when the last command was written at once.
+        self._queued_at = 0.0
         self._drained: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -148,16 +150,38 @@ class RespConnection(asyncio.Protocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
     def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
-        pending = self._pending
+        # (the hot path of every command: replies are settled inline, with locals)
+        reader, pending = self._reader, self._pending
+        reader.feed(data)
+        skip = self._skip
         try:
-            while self._lost is None and (reply := self._reader.gets()) is not False:
-                if pending and pending[0][4] > self._skipped:  # a transaction's OK, QUEUEDs
-                    self._skipped += 1
+            while (reply := reader.gets()) is not False:
+                if skip:  # e.g. a push's PEXPIRE
+                    skip -= 1
                     continue
-                self._deliver(reply)
+                if not pending:
+                    self.abort(RedisConnectionError(f"redis {self.name}: a reply nobody asked for"))
+                    return
+                future, _, orphan, settle, skip = pending.popleft()
+                if isinstance(reply, hiredis.ReplyError):
+                    reply = reply_error(str(reply))
+                if future.done():  # its caller is gone
+                    if orphan is not None and not isinstance(reply, Exception):
+                        orphan(reply)
+                elif settle is not None:
+                    settle(future, reply)
+                elif isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+                if self._lost is not None:  # a settle closed the connection
+                    return
         except hiredis.ProtocolError as exc:
             self.abort(RedisConnectionError(f"redis {self.name}: bad reply ({exc})"))
+            return
+        self._skip = skip
+        if self._drained and not pending:
+            self._wake_drained()
         if self._coalesce and not self._armed:
             self._armed = True
             self._loop.call_soon(self._flush)
@@ -165,26 +189,6 @@ class RespConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f": {exc}" if exc else ""
         self._fail(RedisConnectionError(f"connection to redis {self.name} lost{reason}"))
-
-    def _deliver(self, reply: Any) -> None:
-        if not self._pending:
-            self.abort(RedisConnectionError(f"redis {self.name}: a reply nobody asked for"))
-            return
-        self._skipped = 0
-        future, _, orphan, settle, _ = self._pending.popleft()
-        if isinstance(reply, hiredis.ReplyError):
-            reply = reply_error(str(reply))
-        if future.done():  # its caller is gone
-            if orphan is not None and not isinstance(reply, Exception):
-                orphan(reply)
-        elif settle is not None:
-            settle(future, reply)
-        elif isinstance(reply, Exception):
-            future.set_exception(reply)
-        else:
-            future.set_result(reply)
-        if self._drained and not self._pending:
-            self._wake_drained()
 
     # -- commands ------------------------------------------------------------------------
 
@@ -199,34 +203,33 @@ class RespConnection(asyncio.Protocol):
         timeout: float | None = None,
         orphan: Orphan | None = None,
         settle: Settle | None = None,
-        replies: int = 1,
+        after: int = 0,
     ) -> asyncio.Future[Any]:
         """Send one packed command; the future gets its reply (or error), or what
-        ``settle`` makes of them. ``replies``: ``packed`` holds that many commands
-        (a transaction), of which only the last reply counts (a command that could not
-        be queued fails the ``EXEC``)."""
-        if self._lost is not None or self._transport is None:
+        ``settle`` makes of them. ``after``: ``packed`` holds that many more commands
+        after the first, whose replies are ignored (a push's ``PEXPIRE``)."""
+        if not self.open:
             raise RedisConnectionError(str(self._lost or f"redis {self.name}: not connected"))
         loop = self._loop
         future = loop.create_future()
-        limit = self.timeout if timeout is None else timeout
-        now = loop.time()
-        deadline = _NEVER if limit is None else now + limit
-        if self._armed:
-            if not self._out:
-                self._queued_at = now
-            self._out.append(packed)
-            self._unsent += 1
+        if self._armed:  # (the calls of one turn share its clock reading)
+            out = self._out
+            if not out:
+                self._queued_at = loop.time()
+            out.append(packed)
             self._batch = self._lone = None
         elif self._coalesce:
             self._out.append(packed)
-            self._queued_at = now
-            self._unsent = 1
+            self._queued_at = loop.time()
             self._armed = True
             loop.call_soon(self._flush)
         else:
-            self._transport.write(packed)
-        self._pending.append((future, deadline, orphan, settle, replies - 1))
+            cast(asyncio.Transport, self._transport).write(packed)  # (open: it is there)
+            self._queued_at = loop.time()
+        if timeout is None:
+            timeout = self.timeout
+        deadline = _NEVER if timeout is None else self._queued_at + timeout
+        self._pending.append((future, deadline, orphan, settle, after))
         if deadline < self._timer_at:
             self._arm(deadline)
         return future
@@ -247,7 +250,7 @@ class RespConnection(asyncio.Protocol):
             batch.parts.append(part)
             batch.members.append((future, settle))
             return future
-        future = self.call(make.alone(key, part), settle=settle, replies=make.replies)
+        future = self.call(make.alone(key, part), settle=settle, after=make.after)
         if self._armed:
             self._lone = (key, part)
         return future
@@ -261,10 +264,9 @@ class RespConnection(asyncio.Protocol):
         batch = make(key)
         batch.parts.append(part)
         batch.members.append((future, settle))
-        self._out[-1] = batch
+        self._batches[len(self._out) - 1] = batch
         self._pending.append((self._loop.create_future(), deadline, None, batch.settle, skip))
         self._batch, self._lone = batch, None
-        self._batches += 1
         return batch
 
     async def drained(self) -> None:
@@ -289,25 +291,25 @@ class RespConnection(asyncio.Protocol):
         out = self._out
         if not out:
             return
-        self._restart_late()
-        if self._batches:
-            data = b"".join([c.packed() if isinstance(c, Batch) else c for c in out])
-            self._batch, self._batches = None, 0
-        else:
-            data = b"".join(cast("list[bytes]", out))  # (no batches: bytes only)
+        if (waited := self._loop.time() - self._queued_at) > _LATE_WRITE:
+            self._restart_late(waited)
+        if batches := self._batches:
+            for at, batch in batches.items():
+                out[at] = batch.packed()
+            batches.clear()
+            self._batch = None
+        data = b"".join(out)
         self._lone = None
         out.clear()
-        self._unsent = 0
-        if self._lost is None and self._transport is not None:
-            self._transport.write(data)
+        if self.open:
+            cast(asyncio.Transport, self._transport).write(data)
 
-    def _restart_late(self) -> None:
+    def _restart_late(self, waited: float) -> None:
         """Commands not written yet wait on the loop, not the server: when the loop's
-        turn ran long, their deadlines count from now."""
-        waited = self._loop.time() - self._queued_at
-        if waited > _LATE_WRITE:
-            self._postpone(self._unsent, waited)
-            self._queued_at += waited
+        turn ran long (``waited`` seconds since they were queued), their deadlines
+        count from now."""
+        self._postpone(len(self._out), waited)
+        self._queued_at += waited
 
     def _postpone(self, count: int, seconds: float) -> None:
         """Move the deadlines of the last ``count`` calls due ``seconds`` later: a burst
@@ -334,8 +336,9 @@ class RespConnection(asyncio.Protocol):
         self._timer, self._timer_at = None, _NEVER
         if not self._pending:
             return
-        if self._out:  # (uvloop runs a due timer before the write that was queued)
-            self._restart_late()
+        waited = self._loop.time() - self._queued_at
+        if self._out and waited > _LATE_WRITE:  # (uvloop runs a due timer before a write)
+            self._restart_late(waited)
         deadline = min(pending[1] for pending in self._pending)
         if deadline <= self._loop.time():
             self.abort(RedisTimeoutError(f"redis {self.name}: no reply in time"))
@@ -361,14 +364,6 @@ class RespConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drained.clear()
-
-
-def queued_reply(replies: list[Any], index: int) -> Any:
-    """Reply ``index`` of a transaction's ``EXEC``: an error reply as its exception, as
-    :meth:`RespConnection.call` gives a command's own (hiredis leaves those inside an
-    array as its ``ReplyError``)."""
-    reply = replies[index]
-    return reply_error(str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
 
 
 async def connect(

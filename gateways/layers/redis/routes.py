@@ -22,8 +22,9 @@ from gateways.layers.redis.taker import Taker
 
 #: Routes and plans kept per layer (names past this are worked out on every call).
 CACHED = 10_000
-#: Replies to a plain send's transaction (``EXEC``'s, the last, is the one that counts).
-TRANSACTION_REPLIES = 4
+
+
+_RPUSH = bulk(b"RPUSH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,7 @@ class Route:
     durable: bool
     #: The send script's EVALSHA up to its last argument, the entry (scripts.SEND).
     send: bytes
-    #: A plain send's transaction (TRANSACTION_REPLIES commands) around its entry:
-    #: ``MULTI`` and ``RPUSH`` up to the entry, then ``PEXPIRE`` and ``EXEC``.
+    #: A plain send around its entry: ``RPUSH`` up to the entry, then ``PEXPIRE``.
     push: bytes
     expire: bytes
     #: The server holding ``key`` for good (see Topology.pinned), else None.
@@ -48,43 +48,40 @@ class Route:
         cls, key: str, capacity: int, ttl_ms: int, durable: bool, shard: Shard | None
     ) -> Route:
         prefix = script_prefix("send", 7, [key]) + bulk(capacity) + bulk(ttl_ms)
-        push = pack(b"MULTI") + b"*3\r\n" + bulk(b"RPUSH") + bulk(key)
-        expire = pack(b"PEXPIRE", key, 2 * ttl_ms) + pack(b"EXEC")
+        push = b"*3\r\n" + _RPUSH + bulk(key)
+        expire = pack(b"PEXPIRE", key, 2 * ttl_ms)
         return cls(key, capacity, ttl_ms, durable, prefix, push, expire, shard)
 
 
 class Pushes(Batch[Route]):
     """Plain sends to one list that follow each other in one turn of the loop: one
-    transaction, ``RPUSH`` of every entry, then ``PEXPIRE`` (what :attr:`Route.push`
-    is for one). Each send learns the list's length just after its own entry, as from a
-    push of its own, and so whether it went past the capacity."""
+    ``RPUSH`` of every entry, then ``PEXPIRE`` (what :attr:`Route.push` is for one).
+    Each send learns the list's length just after its own entry, as from a push of its
+    own, and so whether it went past the capacity."""
 
     __slots__ = ()
 
-    replies = TRANSACTION_REPLIES
+    after = 1  # PEXPIRE
 
     @classmethod
     def alone(cls, key: Route, part: bytes) -> bytes:
-        return key.push + bulk(part) + key.expire
+        return b"%s$%d\r\n%s\r\n%s" % (key.push, len(part), part, key.expire)
 
     def packed(self) -> bytes:
         parts = self.parts
         route = self.key
-        head = b"%s*%d\r\n%s%s" % (_MULTI, 2 + len(parts), _RPUSH, bulk(route.key))
+        head = b"*%d\r\n%s%s" % (2 + len(parts), _RPUSH, bulk(route.key))
         return head + b"".join(map(bulk, parts)) + route.expire
 
     def settle(self, future: asyncio.Future[Any], reply: Any) -> None:
         members = self.members
-        if len(members) == 1 or type(reply) is not list or type(reply[0]) is not int:
+        if type(reply) is not int:  # an error: every send's
             for sent, settle in members:
                 settle(sent, reply)
             return
-        first = reply[0] - len(members)
+        first = reply - len(members)
         for n, (sent, settle) in enumerate(members, 1):
-            settle(sent, [first + n, *reply[1:]])
-
-
-_MULTI, _RPUSH = pack(b"MULTI"), bulk(b"RPUSH")
+            settle(sent, first + n)
 
 
 @dataclass(frozen=True, slots=True)

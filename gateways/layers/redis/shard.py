@@ -28,7 +28,6 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     ClusterError,
-    ExecAbortError,
     NoScriptError,
     ReadOnlyError,
     RedisClusterException,
@@ -126,7 +125,7 @@ _UNAVAILABLE = (
 )
 #: A command that failed without running: it can be sent again the long way (a
 #: transaction that could not queue a command, e.g. redirected, runs none).
-_NOT_RUN = (NoScriptError, ExecAbortError, *_REDIRECTED)
+_NOT_RUN = (NoScriptError, *_REDIRECTED)
 #: Replies that say this connection talks to the wrong server: it is dropped.
 _WRONG_SERVER = (ReadOnlyError, BusyLoadingError)
 
@@ -273,17 +272,16 @@ class Shard:
         self.learn_clock(int(seconds) * 1000 + int(micros) // 1000)
 
     def call_soon(
-        self, packed: bytes, settle: Settle, replies: int = 1, orphan: Orphan | None = None
+        self, packed: bytes, settle: Settle, orphan: Orphan | None = None
     ) -> asyncio.Future[Any] | None:
-        """One packed command (``replies``: a transaction of that many) on the shared
-        connection, begun at once: its future, which ``settle`` resolves from the (last)
-        reply or the error as it is read (``orphan`` gets the reply if the caller left);
-        None when the connection must first be opened or looked for (then use the
-        coroutines)."""
+        """One packed command on the shared connection, begun at once: its future,
+        which ``settle`` resolves from the reply or the error as it is read (``orphan``
+        gets the reply if the caller left); None when the connection must first be
+        opened or looked for (then use the coroutines)."""
         conn = self._command
         if conn is None or not conn.open or self._recheck:
             return None
-        return conn.call(packed, settle=settle, replies=replies, orphan=orphan)
+        return conn.call(packed, settle=settle, orphan=orphan)
 
     def join_soon(
         self, key: K, make: type[Batch[K]], part: bytes, settle: Settle
