@@ -129,6 +129,7 @@ class RespConnection(asyncio.Protocol):
         self._pending: deque[_Pending] = deque()  # per call, oldest first
         self._skip = 0  # replies still to ignore: of commands packed after a counted one
         self._transport: asyncio.Transport | None = None
+        self._write: Callable[[bytes], None] = _unconnected  # the transport's, once open
         self._lost: Exception | None = None
         #: Connected and not lost (kept as a field: every command looks at it).
         self.open = False
@@ -144,6 +145,7 @@ class RespConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports are not asyncio.Transport subclasses, but write alike)
         self._transport = cast(asyncio.Transport, transport)
+        self._write = self._transport.write
         self.open = self._lost is None
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -224,7 +226,7 @@ class RespConnection(asyncio.Protocol):
             self._armed = True
             loop.call_soon(self._flush)
         else:
-            cast(asyncio.Transport, self._transport).write(packed)  # (open: it is there)
+            self._write(packed)
             self._queued_at = loop.time()
         if timeout is None:
             timeout = self.timeout
@@ -302,7 +304,7 @@ class RespConnection(asyncio.Protocol):
         self._lone = None
         out.clear()
         if self.open:
-            cast(asyncio.Transport, self._transport).write(data)
+            self._write(data)
 
     def _restart_late(self, waited: float) -> None:
         """Commands not written yet wait on the loop, not the server: when the loop's
@@ -364,6 +366,10 @@ class RespConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drained.clear()
+
+
+def _unconnected(data: bytes) -> None:
+    raise RedisConnectionError("redis: not connected")
 
 
 async def connect(
