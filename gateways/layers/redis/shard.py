@@ -123,8 +123,8 @@ _UNAVAILABLE = (
     OSError,
     *_REDIRECTED,
 )
-#: A command that failed without running: it can be sent again the long way (a
-#: transaction that could not queue a command, e.g. redirected, runs none).
+#: A command that failed without running: it can be sent again the long way (a script
+#: the server does not have, a command redirected to another cluster node).
 _NOT_RUN = (NoScriptError, *_REDIRECTED)
 #: Replies that say this connection talks to the wrong server: it is dropped.
 _WRONG_SERVER = (ReadOnlyError, BusyLoadingError)
