@@ -102,6 +102,17 @@ def _commands(client) -> dict[str, int]:
     return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
 
 
+async def _outcomes(soon) -> list:
+    """Each send's outcome in order: None, or "full" for ChannelFull."""
+    outcomes = []
+    for sent in soon:
+        try:
+            outcomes.append(await sent)
+        except ChannelFull:
+            outcomes.append("full")
+    return outcomes
+
+
 def _server_ms(client) -> int:
     seconds, micros = client.time()
     return seconds * 1000 + micros // 1000
@@ -138,13 +149,7 @@ async def test_each_send_gets_its_own_push_reply_not_another_sends_expire(
     layer = await opened(open_layer(redis_layer_url, capacity=1))
     sends = [("test.a", 0), ("test.b", 0), ("test.a", 1), ("test.b", 1)]
     soon = [layer.send_soon(channel, {"n": n}) for channel, n in sends]
-    outcomes = []
-    for sent in soon:
-        try:
-            outcomes.append(await sent)
-        except ChannelFull:
-            outcomes.append("full")
-    assert outcomes == [None, None, "full", "full"]
+    assert await _outcomes(soon) == [None, None, "full", "full"]
 
 
 async def test_a_push_past_capacity_is_taken_back_and_the_list_keeps_its_order(
@@ -260,13 +265,7 @@ async def test_a_push_past_capacity_refuses_only_the_sends_past_it(
     layer = await opened(open_layer(redis_layer_url, capacity=3))
     await layer.send("test.nearly-full", {"n": "before"})
     soon = [layer.send_soon("test.nearly-full", {"n": n}) for n in range(4)]
-    outcomes = []
-    for sent in soon:
-        try:
-            outcomes.append(await sent)
-        except ChannelFull:
-            outcomes.append("full")
-    assert outcomes == [None, None, "full", "full"]
+    assert await _outcomes(soon) == [None, None, "full", "full"]
     got = [(await layer.receive(["test.nearly-full"], timeout=1))[1]["n"] for _ in range(3)]
     assert got == ["before", 0, 1]
     assert await layer.receive(["test.nearly-full"], timeout=0.1) == (None, None)
