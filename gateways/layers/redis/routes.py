@@ -22,8 +22,6 @@ from gateways.layers.redis.taker import Taker
 
 #: Routes and plans kept per layer (names past this are worked out on every call).
 CACHED = 10_000
-
-
 _RPUSH = bulk(b"RPUSH")
 
 
@@ -65,6 +63,7 @@ class Pushes(Batch[Route]):
 
     @classmethod
     def alone(cls, key: Route, part: bytes) -> bytes:
+        # (the entry as resp.bulk packs it, in the same format operation: one per send)
         return b"%s$%d\r\n%s\r\n%s" % (key.push, len(part), part, key.expire)
 
     def packed(self) -> bytes:
