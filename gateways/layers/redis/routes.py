@@ -63,8 +63,7 @@ class Pushes(Batch[Route]):
 
     @classmethod
     def alone(cls, key: Route, part: bytes) -> bytes:
-        # (the entry as resp.bulk packs it, in the same format operation: one per send)
-        return b"%s$%d\r\n%s\r\n%s" % (key.push, len(part), part, key.expire)
+        return key.push + bulk(part) + key.expire
 
     def packed(self) -> bytes:
         parts = self.parts
