@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from gateways import heap
 from gateways.config import ConfigError, Settings
 from gateways.interface import StartFailed
 from gateways.layers import get_layer
@@ -113,6 +114,7 @@ def serve(
         log.info("event loop: %s", loop_name(loop))
         on_stop_signals(loop, host.stop)
         on_hangup(loop, lambda: restart_serve_workers(host, spec))
+        heap.settle()
         done = Deferred.fromFuture(asyncio.ensure_future(host.run()))
         done.addErrback(failed)
         done.addBoth(lambda _: reactor.stop())
@@ -149,6 +151,7 @@ def work(settings: Settings, plugins: PluginHost, routing: Routing) -> int:
         try:
             await monitor.start()
             log.info("event loop: %s", loop_name(asyncio.get_running_loop()))
+            heap.settle()
             await worker.run(settings["grace"])
         finally:
             await monitor.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 
@@ -46,6 +47,15 @@ async def release(message):
     await message.reply({"text": "released"})
 
 
+def heap_state() -> str:
+    """The collector as this process sees it (gateways.heap; tests/core/test_heap.py)."""
+    return f"frozen {gc.get_freeze_count()} young {gc.get_threshold()[0]}"
+
+
+async def heap(message):
+    await message.reply({"text": heap_state()})
+
+
 inner = [route("line.receive", greet, text=r"(?P<name>\w+)$")]
 
 routes = [
@@ -56,4 +66,5 @@ routes = [
     route("line.receive", release, text=r"^release$"),
     include(inner, text=r"^nested "),
     route("line.receive", echo, text=r"^echo "),
+    route("line.receive", heap, text=r"^heap$"),
 ]

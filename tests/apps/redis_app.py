@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 
+from core_app import heap_state
+
 from gateways import route
 
 log = logging.getLogger("redis_app")
@@ -44,6 +46,11 @@ async def whoami(message, **kwargs):
     )
 
 
+async def heap(message, **kwargs):
+    """An HTTP answer describing the worker process's collector (gateways.heap)."""
+    await message.reply({"status": 200, "content": heap_state().encode()})
+
+
 async def hang(message, **kwargs):
     """Never answers: the test kills the worker running it."""
     log.warning("holding request %s", message["path"])
@@ -60,5 +67,6 @@ routes = [
 web = [
     route("http.request", whoami, path=r"^/whoami$"),
     route("http.request", hang, path=r"^/hang$"),
+    route("http.request", heap, path=r"^/heap$"),
     *routes,
 ]

@@ -131,3 +131,15 @@ def test_one_config_file_serves_interface_and_worker_as_the_deploying_guide_show
     assert httpx.get(f"http://{host}:{port}/whoami").text == str(worker.proc.pid)
     assert worker.stop(signal.SIGTERM) == 0 and serve.stop(signal.SIGTERM) == 0
     assert "WARNING" not in serve.output + worker.output
+
+
+def test_a_worker_process_runs_with_its_start_up_heap_frozen(redis_layer_url, gateways_process):
+    from gateways import heap
+
+    _, base = start_serve(gateways_process, redis_layer_url)
+    start_worker(gateways_process, redis_layer_url)
+    reply = httpx.get(base + "/heap", timeout=20)
+    assert reply.status_code == 200
+    frozen, young = (int(n) for n in reply.text.split()[1::2])
+    assert frozen > 5_000  # gateways, redis-py, msgpack and the app
+    assert young == heap.YOUNG_THRESHOLD
