@@ -144,3 +144,25 @@ async def test_an_inbox_batch_is_one_list_pop_with_no_script(
     assert first == [(names[i], {"i": i}) for i in range(3)]
     assert then == [(names[i], {"i": i}) for i in (3, 4)]
     assert "cmdstat_evalsha" not in commands and "cmdstat_eval" not in commands
+
+
+@pytest.mark.parametrize("flowing", [False, True], ids=["blocking pop", "flowing pop"])
+async def test_a_batch_skips_expired_entries_and_keeps_the_live_ones_in_order(
+    redis_server, redis_layer_url, open_layer, flowing
+):
+    from gateways.layers.redis import entries
+
+    layer = open_layer(redis_layer_url)
+    channel = "test.batch-old"
+    if flowing:  # a batch found messages: the next one looks without blocking first
+        await layer.send(channel, {"n": "first"})
+        assert await layer.receive_many([channel], 10, timeout=1) == [(channel, {"n": "first"})]
+    with redis_server.client() as client:
+        seconds, _ = client.time()
+        for n in ("stale 0", "stale 1"):  # their lifetime ended ten seconds ago
+            stale = entries.stamped((seconds - 10) * 1000, channel, layer.serialize({"n": n}))
+            client.rpush(layer.keys.queue(channel), stale)
+    for n in range(3):
+        await layer.send(channel, {"n": n})
+    batch = await layer.receive_many([channel], 10, timeout=1)
+    assert batch == [(channel, {"n": n}) for n in range(3)]

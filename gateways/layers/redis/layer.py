@@ -413,7 +413,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             )
             if popped is None:
                 continue
-            if live := [raw for raw in popped[1] if not shard.expired(raw)]:
+            if live := shard.live(popped[1]):
                 plan.flowing = True
                 return self._decoded_all(live, popped[0])
 
@@ -427,7 +427,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             taken = await shard.take_many(_shuffled(place.waits), limit)
             if taken is None:
                 return []
-            if live := [raw for raw in taken[1] if not shard.expired(raw)]:
+            if live := shard.live(taken[1]):
                 return self._decoded_all(live, taken[0])
 
     def _take_buffered_many(self, channels: list[str], limit: int) -> list[tuple[str, Message]]:
@@ -465,12 +465,14 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         return taken
 
     def _decoded_all(self, raws: list[bytes], key: str) -> list[tuple[str, Message]]:
-        """Entries taken from the list ``key``."""
+        """Entries taken from the plain list ``key`` (no delivery ids: not durable)."""
         channel = self.keys.channel_of(key)
-        return [self._decoded(entries.parse(raw, channel)) for raw in raws]
-
-    def _decoded(self, entry: entries.Entry) -> tuple[str, Message]:
-        return entry.channel, self.deserialize(entry.data)
+        deserialize = self.deserialize
+        decoded = []
+        for raw in raws:
+            named, data = entries.parse_plain(raw, channel)
+            decoded.append((named, deserialize(data)))
+        return decoded
 
     async def _receive_entry(self, channels: list[str], timeout: float | None) -> Found | None:
         if self._buffers and (buffered := self._take_buffered(channels)) is not None:
