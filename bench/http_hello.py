@@ -2,7 +2,7 @@
 default install: uvloop + httptools, and on the plain asyncio loop) and Daphne 4 serving a
 bare ASGI hello app, in the same run.
 
-    .venv/bin/python bench/http_hello.py [--rounds 3] [--duration 5] [--connections 50]
+    .venv/bin/python bench/http_hello.py [--rounds 5] [--duration 5] [--connections 50]
                                          [--quick] [--json FILE] [--only NAME ...]
 
 gateways runs ``serve --plugin http`` on the embedded default (memory layer, one
@@ -87,7 +87,7 @@ def wrk_parser(doc: str | None) -> argparse.ArgumentParser:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)

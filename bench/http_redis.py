@@ -1,6 +1,6 @@
 """HTTP over Redis: gateways against the Channels 1 stack it descends from, same workload.
 
-    .venv/bin/python bench/http_redis.py [--rounds 3] [--duration 5] [--connections 50]
+    .venv/bin/python bench/http_redis.py [--rounds 5] [--duration 5] [--connections 50]
         [--app hello|realistic|both] [--quick] [--json FILE]
 
 Both stacks run an interface process and a separate worker process on one redis-server
