@@ -11,6 +11,9 @@ from collections import Counter
 import httpx
 import pytest
 
+from gateways import heap
+from tests.core.test_heap import frozen_and_young
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -134,12 +137,10 @@ def test_one_config_file_serves_interface_and_worker_as_the_deploying_guide_show
 
 
 def test_a_worker_process_runs_with_its_start_up_heap_frozen(redis_layer_url, gateways_process):
-    from gateways import heap
-
     _, base = start_serve(gateways_process, redis_layer_url)
     start_worker(gateways_process, redis_layer_url)
     reply = httpx.get(base + "/heap", timeout=20)
     assert reply.status_code == 200
-    frozen, young = (int(n) for n in reply.text.split()[1::2])
+    frozen, young = frozen_and_young(reply.text)
     assert frozen > 5_000  # gateways, redis-py, msgpack and the app
     assert young == heap.YOUNG_THRESHOLD
