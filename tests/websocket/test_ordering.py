@@ -136,9 +136,13 @@ async def test_fifty_sockets_on_four_workers_get_every_echo_in_order(
         f"\n50 sockets x {frames} frames on 4 workers: {took:.1f}s; "
         f"{moved} sockets had their frames run by more than one worker"
     )
-    assert echoes.workers == {str(w.proc.pid) for w in workers}
-    # A busy group stays with the worker running it (the others park its messages and
-    # that worker takes them); one that falls idle goes to whoever takes its next frame.
+    # The work was shared: several workers ran frames. Not necessarily all four: a busy
+    # group stays with the worker running it (the others park its messages and that
+    # worker takes them), so a worker whose pops found only busy groups' frames may run
+    # none of them in a short run (seen once in CI, under load: 3 of 4).
+    assert len(echoes.workers) >= 2
+    assert echoes.workers <= {str(w.proc.pid) for w in workers}
+    # One that falls idle goes to whoever takes its next frame.
     assert moved > 0
     assert "1013" not in served.process.output
 
