@@ -22,6 +22,7 @@ from gateways.layers.redis.taker import Taker
 
 #: Routes and plans kept per layer (names past this are worked out on every call).
 CACHED = 10_000
+
 _RPUSH = bulk(b"RPUSH")
 
 

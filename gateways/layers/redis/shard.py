@@ -193,17 +193,19 @@ class Shard:
 
     def expired(self, raw: bytes) -> bool:
         """Whether an entry's lifetime is over (unknown server clock: assume not)."""
-        if self.clock_offset is None:
-            return False
-        return int(raw[:HEAD]) <= (time.time() + self.clock_offset) * 1000
+        now = self._now_ms()
+        return now is not None and int(raw[:HEAD]) <= now
 
     def live(self, raws: list[bytes]) -> list[bytes]:
         """``raws`` without the entries whose lifetime is over, as :meth:`expired` tells
         them, with one read of the clock for all of them."""
-        if self.clock_offset is None:
-            return raws
-        now = (time.time() + self.clock_offset) * 1000
-        return [raw for raw in raws if int(raw[:HEAD]) > now]
+        now = self._now_ms()
+        return raws if now is None else [raw for raw in raws if int(raw[:HEAD]) > now]
+
+    def _now_ms(self) -> float | None:
+        """The server's clock as last learnt, in ms (None: not learnt yet)."""
+        offset = self.clock_offset
+        return None if offset is None else (time.time() + offset) * 1000
 
     def __repr__(self) -> str:
         return f"<Shard {self.name}>"
