@@ -13,14 +13,12 @@ import asyncio
 import fnmatch
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import msgpack
-
 from gateways import metrics
+from gateways.layers import codec
 from gateways.layers.errors import ChannelFull, MessageTooLarge
 from gateways.layers.observing import ChannelFigures, Heartbeats
 from gateways.layers.ordering import OrderBook
@@ -67,25 +65,6 @@ def _from_group(message: Message) -> GroupMessage:
     found = GroupMessage(message)
     found.group = group
     return found
-
-
-#: One msgpack ``Packer`` per thread: ``msgpack.packb`` makes (and allocates the buffer
-#: of) a new one for every message. A packer empties itself after each message, and
-#: after a failed one too; its buffer only grows, so one that packed a large message is
-#: dropped (:func:`_pack`).
-_packers = threading.local()
-_LARGE = 1 << 20
-
-
-def _pack(message: Mapping[str, Any]) -> bytes:
-    try:
-        packer: msgpack.Packer = _packers.packer
-    except AttributeError:
-        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
-    data: bytes = packer.pack(message)
-    if len(data) > _LARGE:
-        del _packers.packer
-    return data
 
 
 _ALLOWED = "use ASCII letters, digits, '-', '_' and '.'"
@@ -272,7 +251,7 @@ class BaseChannelLayer:
         if type(message) is not dict and not isinstance(message, Mapping):  # dict: no ABC check
             raise TypeError(f"a message must be a dict, not {type(message).__name__}")
         try:
-            data = _pack(message)
+            data = codec.pack(message)
         except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(
                 f"message cannot be sent: {exc} (allowed: dict, list, str, "
@@ -287,7 +266,7 @@ class BaseChannelLayer:
     def deserialize(self, data: bytes) -> Message:
         if self._unseal is not None:
             data = self._unseal(data)
-        message: Message = msgpack.unpackb(data, raw=False)
+        message: Message = codec.unpack(data)
         if GROUP_KEY in message:  # one lookup: any other message pays nothing more
             return _from_group(message)
         return message
