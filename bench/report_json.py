@@ -38,8 +38,8 @@ ANCHOR_REQUIREMENTS = {
 }
 # The distributions whose versions explain a figure (the project's and the anchors').
 PACKAGES = (
-    "gateways", "twisted", "autobahn", "redis", "hiredis", "aiosmtpd", "h2", "msgpack", "httptools",
-    "uvloop",
+    "gateways", "twisted", "autobahn", "redis", "hiredis", "aiosmtpd", "h2", "msgpack", "ormsgpack",
+    "httptools", "uvloop",
 )  # fmt: skip
 ANCHOR_PACKAGES = (
     "daphne", "uvicorn", "hypercorn", "channels", "channels_redis", "asgi_redis", "Django",
