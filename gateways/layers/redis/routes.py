@@ -64,7 +64,7 @@ class Pushes(Batch[Route]):
 
     @classmethod
     def alone(cls, key: Route, part: bytes) -> bytes:
-        return key.push + bulk(part) + key.expire
+        return b"".join((key.push, b"$%d\r\n" % len(part), part, b"\r\n", key.expire))
 
     def packed(self) -> bytes:
         parts = self.parts
