@@ -7,28 +7,24 @@ msgpack-python, byte for byte the same. What it would treat its own way (subclas
 enums, datetimes, UUIDs, dataclasses, ints past 64 bits) it is told to refuse, and so
 is what it cannot do (a key that is not a str, nesting past 255 levels): msgpack then
 decides, giving the bytes or the error it always gave. Reading, msgpack has the last
-word on what ormsgpack refuses (bytes keys, ext types, bad data).
+word on what ormsgpack refuses (bytes keys, ext types, bad data). Where ormsgpack has
+no wheel (it is installed on CPython only), msgpack does all the work.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
-import ormsgpack
+
+try:
+    import ormsgpack
+except ImportError:  # no wheel for this interpreter (a test runs this way too)
+    ormsgpack = None  # type: ignore[assignment]
 
 __all__ = ["pack", "unpack"]
-
-#: Everything ormsgpack would encode where msgpack refuses, or encodes otherwise: refused.
-_EXACT = (
-    ormsgpack.OPT_PASSTHROUGH_BIG_INT
-    | ormsgpack.OPT_PASSTHROUGH_DATACLASS
-    | ormsgpack.OPT_PASSTHROUGH_DATETIME
-    | ormsgpack.OPT_PASSTHROUGH_ENUM
-    | ormsgpack.OPT_PASSTHROUGH_SUBCLASS
-    | ormsgpack.OPT_PASSTHROUGH_UUID
-)
 
 #: One msgpack ``Packer`` per thread: ``msgpack.packb`` makes (and allocates the buffer
 #: of) a new one for every message. A packer empties itself after each message, and
@@ -36,22 +32,6 @@ _EXACT = (
 #: dropped.
 _packers = threading.local()
 _LARGE = 1 << 20
-
-
-def pack(value: Any) -> bytes:
-    """``value`` as msgpack (bytes as bin, str as str), or msgpack's own error."""
-    try:
-        return ormsgpack.packb(value, option=_EXACT)
-    except ormsgpack.MsgpackEncodeError:
-        return _msgpack_pack(value)
-
-
-def unpack(data: bytes) -> Any:
-    """The value ``data`` encodes, as ``msgpack.unpackb(data, raw=False)`` gives it."""
-    try:
-        return ormsgpack.unpackb(data)
-    except ormsgpack.MsgpackDecodeError:
-        return msgpack.unpackb(data, raw=False)
 
 
 def _msgpack_pack(value: Any) -> bytes:
@@ -63,3 +43,40 @@ def _msgpack_pack(value: Any) -> bytes:
     if len(data) > _LARGE:
         del _packers.packer
     return data
+
+
+def _msgpack_unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False)
+
+
+def _fast_pack(value: Any) -> bytes:
+    try:
+        return ormsgpack.packb(value, option=_EXACT)
+    except ormsgpack.MsgpackEncodeError:
+        return _msgpack_pack(value)
+
+
+def _fast_unpack(data: bytes) -> Any:
+    try:
+        return ormsgpack.unpackb(data)
+    except ormsgpack.MsgpackDecodeError:
+        return _msgpack_unpack(data)
+
+
+#: ``value`` as msgpack (bytes as bin, str as str), or msgpack's own error.
+pack: Callable[[Any], bytes] = _msgpack_pack
+#: The value ``data`` encodes, as ``msgpack.unpackb(data, raw=False)`` gives it.
+unpack: Callable[[bytes], Any] = _msgpack_unpack
+
+if ormsgpack is not None:
+    #: What ormsgpack would encode where msgpack refuses, or encode otherwise: refused,
+    #: for msgpack to decide.
+    _EXACT = (
+        ormsgpack.OPT_PASSTHROUGH_BIG_INT
+        | ormsgpack.OPT_PASSTHROUGH_DATACLASS
+        | ormsgpack.OPT_PASSTHROUGH_DATETIME
+        | ormsgpack.OPT_PASSTHROUGH_ENUM
+        | ormsgpack.OPT_PASSTHROUGH_SUBCLASS
+        | ormsgpack.OPT_PASSTHROUGH_UUID
+    )
+    pack, unpack = _fast_pack, _fast_unpack

@@ -8,6 +8,8 @@ import dataclasses
 import datetime
 import enum
 import math
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -165,3 +167,27 @@ def test_messages_round_trip_byte_for_byte_as_msgpack(message: dict[str, Any]) -
     data = codec.pack(message)
     assert data == msgpack.Packer(use_bin_type=True).pack(message)
     assert _typed(codec.unpack(data)) == _typed(msgpack.unpackb(data, raw=False))
+
+
+def test_the_fast_path_is_the_one_these_tests_check() -> None:
+    assert codec.pack is codec._fast_pack
+    assert codec.unpack is codec._fast_unpack
+
+
+def test_without_ormsgpack_msgpack_does_all_the_work() -> None:
+    script = """
+import asyncio, sys
+sys.modules["ormsgpack"] = None  # an interpreter it has no wheel for
+from gateways.layers import codec, get_layer
+
+async def main():
+    layer = get_layer("memory://")
+    await layer.send("a", {"body": b"x", "headers": [[b"k", b"v"]], "n": 2**64 - 1})
+    print(codec.pack is codec._msgpack_pack, await layer.receive(["a"]))
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = "('a', {'body': b'x', 'headers': [[b'k', b'v']], 'n': 18446744073709551615})"
+    assert done.stdout.strip() == f"True {expected}"
