@@ -7,8 +7,10 @@ msgpack-python, byte for byte the same. What it would treat its own way (subclas
 enums, datetimes, UUIDs, dataclasses, ints past 64 bits) it is told to refuse, and so
 is what it cannot do (a key that is not a str, nesting past 255 levels): msgpack then
 decides, giving the bytes or the error it always gave. Reading, msgpack has the last
-word on what ormsgpack refuses (bytes keys, ext types, bad data). Where ormsgpack has
-no wheel (it is installed on CPython only), msgpack does all the work.
+word on what ormsgpack refuses (bytes keys, ext types, bad data), with one difference:
+bytes after a whole value are ignored, where msgpack raises ``ExtraData`` (an entry the
+layers write holds one value). Where ormsgpack has no wheel (it is installed on CPython
+only), msgpack does all the work.
 """
 
 from __future__ import annotations

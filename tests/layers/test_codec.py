@@ -191,3 +191,10 @@ asyncio.run(main())
     assert done.returncode == 0, done.stderr
     expected = "('a', {'body': b'x', 'headers': [[b'k', b'v']], 'n': 18446744073709551615})"
     assert done.stdout.strip() == f"True {expected}"
+
+
+def test_bytes_after_a_whole_value_are_ignored_where_msgpack_refuses_them() -> None:
+    """The one difference, documented in codec.py: a layer's entry holds one value."""
+    assert codec.unpack(b"\x81\xa1k\x01\xc0") == {"k": 1}
+    with pytest.raises(msgpack.ExtraData):
+        msgpack.unpackb(b"\x81\xa1k\x01\xc0", raw=False)
