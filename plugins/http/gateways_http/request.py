@@ -30,9 +30,14 @@ class Refused(Exception):
         self.reason = reason
 
 
+#: ``%`` as the int a bytes search takes: ``b"%" in path`` first tries its operand as an
+#: int, raising and clearing a TypeError each time (about 1% of a hello request).
+_PERCENT = ord("%")
+
+
 def decode_path(raw_path: bytes) -> str:
     """Percent-decode a request path as UTF-8 (invalid sequences become U+FFFD)."""
-    if b"%" not in raw_path:
+    if _PERCENT not in raw_path:
         return raw_path.decode("latin-1")  # what unquote() returns for it
     return unquote(raw_path.decode("latin-1"), encoding="utf-8", errors="replace")
 
