@@ -54,6 +54,11 @@ def bulk(arg: Arg) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(arg), arg)
 
 
+def bulk_between(before: bytes, data: bytes, after: bytes) -> bytes:
+    """``before + bulk(data) + after``, copying ``data`` once (a message may be large)."""
+    return b"".join((before, b"$%d\r\n" % len(data), data, b"\r\n", after))
+
+
 @dataclass(frozen=True)
 class Endpoint(UrlSettings):
     """Where and how to connect, from a single-server URL (redis-py reads the URL)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateways.layers.redis.resp import Arg, Batch, bulk, pack
+from gateways.layers.redis.resp import Arg, Batch, bulk, bulk_between, pack
 from gateways.layers.redis.shard import Shard, script_prefix
 from gateways.layers.redis.taker import Taker
 
@@ -64,7 +64,7 @@ class Pushes(Batch[Route]):
 
     @classmethod
     def alone(cls, key: Route, part: bytes) -> bytes:
-        return b"".join((key.push, b"$%d\r\n" % len(part), part, b"\r\n", key.expire))
+        return bulk_between(key.push, part, key.expire)
 
     def packed(self) -> bytes:
         parts = self.parts
