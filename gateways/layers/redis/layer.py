@@ -42,7 +42,7 @@ from gateways.layers.redis.capacities import capacity_args
 from gateways.layers.redis.groups import RedisGroups
 from gateways.layers.redis.keys import KeySpace
 from gateways.layers.redis.orders import RedisOrders
-from gateways.layers.redis.resp import Arg, bulk
+from gateways.layers.redis.resp import Arg, bulk, bulk_between
 from gateways.layers.redis.ring import HashRing
 from gateways.layers.redis.routes import (
     CACHED,
@@ -223,7 +223,9 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
         else:
             tail = entries.tail(channel, data)
             args = [route.capacity, route.ttl_ms, tail]
-            queued = await shard.script("send", [route.key], args, route.send + bulk(tail))
+            queued = await shard.script(
+                "send", [route.key], args, bulk_between(route.send, tail, b"")
+            )
         if not queued:
             raise _full(channel, route)
         shard.learn_clock(queued)
