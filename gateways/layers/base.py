@@ -217,6 +217,7 @@ class BaseChannelLayer:
         self.client_prefix = secrets.token_hex(6)
         self._specific: dict[str, asyncio.Queue[tuple[str, Message]]] = {}
         self._specific_locks: dict[str, asyncio.Lock] = {}
+        self._back: asyncio.Future[None] | None = None  # see reconnected()
         #: What seals a serialized message and opens it again (a layer's encryption).
         self._seal: Callable[[bytes], bytes] | None = None
         self._unseal: Callable[[bytes], bytes] | None = None
@@ -452,6 +453,22 @@ class BaseChannelLayer:
 
     async def close(self) -> None:
         await self._close()
+
+    def reconnected(self) -> asyncio.Future[None]:
+        """Done the next time this layer opens a connection to a server: after an outage,
+        it is back. A receive loop backing off from the outage waits on it beside its
+        pause, so it resumes as soon as a send got through (a failover ended), not up to
+        a back-off later. Pending for good in a layer that never loses its server; a
+        layer of your own sets it by calling :meth:`_connected`."""
+        if self._back is None:
+            self._back = asyncio.get_running_loop().create_future()
+        return self._back
+
+    def _connected(self) -> None:
+        """For layers: a connection to a server opened (see :meth:`reconnected`)."""
+        back, self._back = self._back, None
+        if back is not None and not back.done():
+            back.set_result(None)
 
     # -- process-specific buffering ------------------------------------------------------
 

@@ -9,7 +9,6 @@ as soon as the layer answers again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -20,7 +19,9 @@ from gateways.layers.base import BaseChannelLayer
 
 log = logging.getLogger("gateways.layers")
 
-#: Longest pause between attempts while the layer is unreachable.
+#: First and longest pause between attempts while the layer is unreachable; a pause
+#: ends early when the layer reconnects (:meth:`BaseChannelLayer.reconnected`).
+FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -79,17 +80,23 @@ async def receive_batches(
             else:
                 found = await layer.receive_many(names, max(1, room()), timeout)
         except (ConnectionError, OSError) as exc:
-            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.1)
+            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or FIRST_BACKOFF_SECONDS)
             log.warning("%s: layer unreachable (%s); retrying in %.1fs", name, exc, backoff)
-            await _pause(backoff, stopping)
+            await _pause(backoff, layer.reconnected(), stopping)
             continue
         if found:
             yield found
 
 
-async def _pause(seconds: float, stopping: asyncio.Event | None) -> None:
-    if stopping is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
+async def _pause(
+    seconds: float, reconnected: asyncio.Future[None], stopping: asyncio.Event | None
+) -> None:
+    """Until ``seconds`` pass, the layer reconnects or ``stopping`` is set."""
+    ends: set[asyncio.Future[Any]] = {reconnected}  # shared: waited on, never cancelled
+    if stopping is not None:
+        ends.add(asyncio.ensure_future(stopping.wait()))
+    try:
+        await asyncio.wait(ends, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for end in ends - {reconnected}:
+            end.cancel()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from gateways.layers import LayerUnavailable, get_layer
+from gateways.layers import LayerUnavailable, get_layer, receiving
 from gateways.reactor import loop_factory
 from tests.redis.conftest import wait_blocked
 
@@ -115,3 +115,33 @@ def test_a_burst_that_holds_up_the_write_does_not_time_out_a_healthy_server(redi
 
     with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
         runner.run(held_up())
+
+
+async def test_a_receive_loop_backing_off_resumes_as_soon_as_the_layer_reconnects(
+    make_redis_server, open_layer, monkeypatch, caplog
+):
+    """The pause after a failed receive grows to seconds; a send that reconnects ends
+    it, so a failover costs an interface its own length, not a back-off more."""
+    for pause in ("FIRST_BACKOFF_SECONDS", "MAX_BACKOFF_SECONDS"):
+        monkeypatch.setattr(receiving, pause, 600.0)  # far past the test's timeout
+    server = make_redis_server()
+    layer = open_layer(server.url)
+    got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+
+    async def read() -> None:
+        async for pair in receiving.receive_forever(layer, ["test.loop"], name="t", timeout=20):
+            await got.put(pair)
+
+    reader = asyncio.ensure_future(read())
+    try:
+        await wait_blocked([server])
+        server.kill()
+        deadline = time.monotonic() + 10
+        while "retrying in 600.0s" not in caplog.text:
+            assert time.monotonic() < deadline, "the receive loop never paused"
+            await asyncio.sleep(0.01)  # polling the log for the loop's pause
+        server.start(keep_port=True)
+        await layer.send("test.loop", {"n": 1})  # opens a connection: the server is back
+        assert await asyncio.wait_for(got.get(), 10) == ("test.loop", {"n": 1})
+    finally:
+        reader.cancel()

@@ -111,6 +111,7 @@ class RedisChannelLayer(RedisGroups, RedisOrders, BaseChannelLayer):
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,
             expiry_ms=int(self.expiry * 1000),
+            connected=self._connected,
         )
         self.keys = KeySpace(prefix, self.topology.tagged)
         #: Replicas a durable message must reach before a send returns (``WAIT``): every

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from redis.crc import key_slot
@@ -157,9 +157,11 @@ class Shard:
         socket_connect_timeout: float,
         expiry_ms: int,
         hooks: ServerHooks | None = None,
+        connected: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = address.name
         self.hooks = hooks or ServerHooks()
+        self.connected = connected  # told of each connection opened (the server is there)
         self.expiry_ms = expiry_ms  # lifetime of a requeued list (see scripts.py)
         self.endpoint = Endpoint.from_url(address.url, address.name)
         self.socket_timeout = socket_timeout
@@ -255,7 +257,9 @@ class Shard:
         """A new connection to wherever the hooks say the server is now."""
         endpoint = await self.hooks.endpoint(self.endpoint)
         self._moved(endpoint)
-        return await connect(endpoint, timeout, self.connect_timeout, coalesce)
+        conn = await connect(endpoint, timeout, self.connect_timeout, coalesce)
+        self.connected()
+        return conn
 
     # -- commands ------------------------------------------------------------------------
 
