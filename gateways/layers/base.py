@@ -460,14 +460,15 @@ class BaseChannelLayer:
         pause, so it resumes as soon as a send got through (a failover ended), not up to
         a back-off later. Pending for good in a layer that never loses its server; a
         layer of your own sets it by calling :meth:`_connected`."""
-        if self._back is None:
-            self._back = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._back is None or self._back.get_loop() is not loop:  # (a layer reused)
+            self._back = loop.create_future()
         return self._back
 
     def _connected(self) -> None:
         """For layers: a connection to a server opened (see :meth:`reconnected`)."""
         back, self._back = self._back, None
-        if back is not None and not back.done():
+        if back is not None and not back.done() and not back.get_loop().is_closed():
             back.set_result(None)
 
     # -- process-specific buffering ------------------------------------------------------
