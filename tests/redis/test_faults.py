@@ -4,6 +4,7 @@ layer object and running workers recover by themselves, and nothing is left behi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -145,3 +146,5 @@ async def test_a_receive_loop_backing_off_resumes_as_soon_as_the_layer_reconnect
         assert await asyncio.wait_for(got.get(), 10) == ("test.loop", {"n": 1})
     finally:
         reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
