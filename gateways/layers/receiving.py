@@ -2,13 +2,14 @@
 
 Workers and interface processes read the layer for as long as they run. When the layer
 goes away (Redis restarting) a receive raises ``ConnectionError``; the loop must not die,
-nor spin, nor hide the outage: it logs, pauses with a growing back-off, and carries on
-as soon as the layer answers again.
+nor spin, nor hide the outage: it logs at growing intervals, looks every quarter of a
+second (quietly) whether the layer is back, and carries on as soon as it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -19,10 +20,12 @@ from gateways.layers.base import BaseChannelLayer
 
 log = logging.getLogger("gateways.layers")
 
-#: First and longest pause between attempts while the layer is unreachable; a pause
-#: ends early when the layer reconnects (:meth:`BaseChannelLayer.reconnected`).
+#: First and longest pause between reports while the layer is unreachable.
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+#: How often a pause looks (one quick round trip, not logged) whether the layer is back;
+#: it also looks at once when the layer reconnects (:meth:`BaseChannelLayer.reconnected`).
+PROBE_SECONDS = 0.25
 
 
 async def receive_forever(
@@ -81,17 +84,36 @@ async def receive_batches(
                 found = await layer.receive_many(names, max(1, room()), timeout)
         except (ConnectionError, OSError) as exc:
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or FIRST_BACKOFF_SECONDS)
-            log.warning("%s: layer unreachable (%s); retrying in %.1fs", name, exc, backoff)
-            await _pause(backoff, layer.reconnected(), stopping)
+            log.warning("%s: layer unreachable (%s); next report in %.1fs", name, exc, backoff)
+            await _pause(backoff, layer, names[0] if names else "gateways.ping", stopping)
             continue
         if found:
             yield found
 
 
 async def _pause(
-    seconds: float, reconnected: asyncio.Future[None], stopping: asyncio.Event | None
+    seconds: float, layer: BaseChannelLayer, channel: str, stopping: asyncio.Event | None
 ) -> None:
-    """Until ``seconds`` pass, the layer reconnects or ``stopping`` is set."""
+    """Until the layer answers again, ``seconds`` pass or ``stopping`` is set: it looks
+    every :data:`PROBE_SECONDS`, and as soon as the layer reconnects, so a process
+    resumes within a fraction of a second of the layer's return however long it had
+    been gone (a worker has no traffic of its own to find out)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while (left := until - loop.time()) > 0:
+        if await _wait(min(left, PROBE_SECONDS), layer.reconnected(), stopping):
+            return
+        if loop.time() >= until:
+            return  # the caller's own attempt comes next
+        with contextlib.suppress(ConnectionError, OSError):
+            await ping(layer, channel)
+            return
+
+
+async def _wait(
+    seconds: float, reconnected: asyncio.Future[None], stopping: asyncio.Event | None
+) -> bool:
+    """Until ``seconds`` pass, the layer reconnects or ``stopping`` is set (True)."""
     ends: set[asyncio.Future[Any]] = {reconnected}  # shared: waited on, never cancelled
     if stopping is not None:
         ends.add(asyncio.ensure_future(stopping.wait()))
@@ -100,3 +122,4 @@ async def _pause(
     finally:
         for end in ends - {reconnected}:
             end.cancel()
+    return stopping is not None and stopping.is_set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import pytest
@@ -118,32 +119,68 @@ def test_a_burst_that_holds_up_the_write_does_not_time_out_a_healthy_server(redi
         runner.run(held_up())
 
 
+@pytest.fixture
+def long_pauses(monkeypatch):
+    """Pauses and looks far past a test's timeout: only what a test is about ends one."""
+    for pause in ("FIRST_BACKOFF_SECONDS", "MAX_BACKOFF_SECONDS", "PROBE_SECONDS"):
+        monkeypatch.setattr(receiving, pause, 600.0)
+    return monkeypatch
+
+
+async def read_into(layer, channel: str, got: asyncio.Queue) -> None:
+    async for pair in receiving.receive_forever(layer, [channel], name="t", timeout=20):
+        await got.put(pair)
+
+
+async def wait_paused(caplog, seconds: float) -> None:
+    """Until the receive loop has logged the outage and begun its pause."""
+    deadline = time.monotonic() + 10
+    while f"next report in {seconds:.1f}s" not in caplog.text:
+        assert time.monotonic() < deadline, "the receive loop never paused"
+        await asyncio.sleep(0.01)  # polling the log for the loop's pause
+
+
 async def test_a_receive_loop_backing_off_resumes_as_soon_as_the_layer_reconnects(
-    make_redis_server, open_layer, monkeypatch, caplog
+    make_redis_server, open_layer, long_pauses, caplog
 ):
     """The pause after a failed receive grows to seconds; a send that reconnects ends
     it, so a failover costs an interface its own length, not a back-off more."""
-    for pause in ("FIRST_BACKOFF_SECONDS", "MAX_BACKOFF_SECONDS"):
-        monkeypatch.setattr(receiving, pause, 600.0)  # far past the test's timeout
     server = make_redis_server()
     layer = open_layer(server.url)
     got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
-
-    async def read() -> None:
-        async for pair in receiving.receive_forever(layer, ["test.loop"], name="t", timeout=20):
-            await got.put(pair)
-
-    reader = asyncio.ensure_future(read())
+    reader = asyncio.ensure_future(read_into(layer, "test.loop", got))
     try:
         await wait_blocked([server])
         server.kill()
-        deadline = time.monotonic() + 10
-        while "retrying in 600.0s" not in caplog.text:
-            assert time.monotonic() < deadline, "the receive loop never paused"
-            await asyncio.sleep(0.01)  # polling the log for the loop's pause
+        await wait_paused(caplog, 600)
         server.start(keep_port=True)
         await layer.send("test.loop", {"n": 1})  # opens a connection: the server is back
         assert await asyncio.wait_for(got.get(), 10) == ("test.loop", {"n": 1})
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def test_a_paused_receive_loop_with_no_traffic_of_its_own_looks_often(
+    make_redis_server, open_layer, long_pauses, caplog
+):
+    """A worker sends nothing while its loop pauses: the loop itself looks every
+    PROBE_SECONDS whether the layer is back, however long its report interval."""
+    long_pauses.setattr(receiving, "PROBE_SECONDS", 0.05)
+    caplog.set_level(logging.INFO, logger="gateways.layers")
+    server = make_redis_server()
+    worker, sender = open_layer(server.url), open_layer(server.url)
+    got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    reader = asyncio.ensure_future(read_into(worker, "test.jobs", got))
+    try:
+        await wait_blocked([server])
+        server.kill()
+        await wait_paused(caplog, 600)
+        server.start(keep_port=True)
+        await sender.send("test.jobs", {"n": 1})  # another process's send
+        assert await asyncio.wait_for(got.get(), 10) == ("test.jobs", {"n": 1})
+        assert caplog.text.count("layer reachable again") == 1
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
