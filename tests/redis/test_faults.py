@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -127,17 +128,30 @@ def long_pauses(monkeypatch):
     return monkeypatch
 
 
-async def read_into(layer, channel: str, got: asyncio.Queue) -> None:
-    async for pair in receiving.receive_forever(layer, [channel], name="t", timeout=20):
-        await got.put(pair)
+@contextlib.asynccontextmanager
+async def outage_behind(server, layer, channel: str, caplog) -> AsyncIterator[asyncio.Queue]:
+    """A receive loop on ``channel`` whose messages arrive on the queue it yields, once
+    ``server`` was killed, the loop paused and ``server`` started again."""
+    got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
 
+    async def read() -> None:
+        async for pair in receiving.receive_forever(layer, [channel], name="t", timeout=20):
+            await got.put(pair)
 
-async def wait_paused(caplog, seconds: float) -> None:
-    """Until the receive loop has logged the outage and begun its pause."""
-    deadline = time.monotonic() + 10
-    while f"next report in {seconds:.1f}s" not in caplog.text:
-        assert time.monotonic() < deadline, "the receive loop never paused"
-        await asyncio.sleep(0.01)  # polling the log for the loop's pause
+    reader = asyncio.ensure_future(read())
+    try:
+        await wait_blocked([server])
+        server.kill()
+        deadline = time.monotonic() + 10
+        while "next report in 600.0s" not in caplog.text:
+            assert time.monotonic() < deadline, "the receive loop never paused"
+            await asyncio.sleep(0.01)  # polling the log for the loop's pause
+        server.start(keep_port=True)
+        yield got
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 async def test_a_receive_loop_backing_off_resumes_as_soon_as_the_layer_reconnects(
@@ -147,19 +161,9 @@ async def test_a_receive_loop_backing_off_resumes_as_soon_as_the_layer_reconnect
     it, so a failover costs an interface its own length, not a back-off more."""
     server = make_redis_server()
     layer = open_layer(server.url)
-    got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
-    reader = asyncio.ensure_future(read_into(layer, "test.loop", got))
-    try:
-        await wait_blocked([server])
-        server.kill()
-        await wait_paused(caplog, 600)
-        server.start(keep_port=True)
+    async with outage_behind(server, layer, "test.loop", caplog) as got:
         await layer.send("test.loop", {"n": 1})  # opens a connection: the server is back
         assert await asyncio.wait_for(got.get(), 10) == ("test.loop", {"n": 1})
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
 
 
 async def test_a_paused_receive_loop_with_no_traffic_of_its_own_looks_often(
@@ -171,17 +175,7 @@ async def test_a_paused_receive_loop_with_no_traffic_of_its_own_looks_often(
     caplog.set_level(logging.INFO, logger="gateways.layers")
     server = make_redis_server()
     worker, sender = open_layer(server.url), open_layer(server.url)
-    got: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
-    reader = asyncio.ensure_future(read_into(worker, "test.jobs", got))
-    try:
-        await wait_blocked([server])
-        server.kill()
-        await wait_paused(caplog, 600)
-        server.start(keep_port=True)
+    async with outage_behind(server, worker, "test.jobs", caplog) as got:
         await sender.send("test.jobs", {"n": 1})  # another process's send
         assert await asyncio.wait_for(got.get(), 10) == ("test.jobs", {"n": 1})
         assert caplog.text.count("layer reachable again") == 1
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
